@@ -1,0 +1,298 @@
+"""The answering pipeline: rewrite, retrieve, gather evidence, answer, check citations."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from assistant import extractive
+from assistant.citations import check_citations
+from assistant.config import Settings
+from assistant.errors import LLMError
+from assistant.evidence import EvidenceBuilder, stems
+from assistant.models import Answer, Citation, Evidence, Filters, Mode, PaperHit, Timings, Usage
+from assistant.modes import resolve_mode
+from assistant.prompts import build_messages, looks_refused, rewrite_messages
+from assistant.retrieve import Retriever
+from assistant.rewrite import accept_rewrite, offline_rewrite
+from assistant.themes import group_themes
+
+if TYPE_CHECKING:
+    from assistant.llm import LLMClient
+
+log = logging.getLogger("assistant.answer")
+_NAME = re.compile(r"\b([A-Z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9-]*|[A-Z][a-z]+(?:-[A-Z][a-z]+)+)\b")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything decided before generation starts."""
+
+    question: str
+    standalone: str
+    mode: Mode
+    hits: tuple[PaperHit, ...]
+    evidence: tuple[Evidence, ...]
+    refused: bool
+    reason: str
+    coverage: str
+    left_out: tuple[str, ...]
+    table: tuple[dict[str, str], ...]
+    themes: tuple[tuple[str, list[int]], ...]
+    retrieval_seconds: float
+
+
+class AnswerStream:
+    """Iterate for text deltas; `evidence` is known before the first delta, `result` after the last."""
+
+    def __init__(self, owner: Assistant, plan: Plan, started: float) -> None:
+        self._owner = owner
+        self.plan = plan
+        self._started = started
+        self._result: Answer | None = None
+
+    @property
+    def evidence(self) -> tuple[Evidence, ...]:
+        return self.plan.evidence
+
+    @property
+    def mode(self) -> Mode:
+        return self.plan.mode
+
+    @property
+    def result(self) -> Answer:
+        if self._result is None:
+            for _ in self:
+                pass
+        assert self._result is not None
+        return self._result
+
+    def __iter__(self) -> Iterator[str]:
+        if self._result is not None:
+            yield from ()
+            return
+        yield from self._owner._generate(self)
+
+    def _finish(self, answer: Answer) -> None:
+        self._result = answer
+
+
+class Assistant:
+    """Answers questions over one collection with checked citations."""
+
+    def __init__(self, settings: Settings, retriever: Retriever, llm: LLMClient | None = None) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.embedder = retriever.embedder
+        self.store = retriever.store
+        self.llm = llm
+        self.evidence = EvidenceBuilder(self.embedder, settings.evidence_sentences)
+
+    # -- planning ------------------------------------------------------------------------------
+
+    def standalone(self, question: str, history: Sequence[str]) -> str:
+        """The question rewritten to stand alone: by the LLM when configured, else offline."""
+        if not history:
+            return question
+        if self.llm is not None:
+            try:
+                candidate = self.llm.complete(rewrite_messages(question, history), max_tokens=80).strip().strip('"')
+                if accept_rewrite(candidate, question):
+                    return candidate
+            except LLMError as exc:
+                log.warning("follow-up rewrite fell back to offline: %s", exc)
+        return offline_rewrite(question, history)
+
+    def _compare_hits(self, query: str, k: int, filters: Filters | None) -> list[PaperHit]:
+        """Main hits plus the best paper for each name in the question, so both sides are present."""
+        hits = self.retriever.search(query, k, filters)
+        seen = {h.paper_id for h in hits}
+        extra: list[PaperHit] = []
+        for name in dict.fromkeys(m.group(1) for m in _NAME.finditer(query)):
+            for hit in self.retriever.search(name, 1, filters):
+                if hit.paper_id not in seen and name.casefold() in (hit.title + " " + hit.abstract).casefold():
+                    seen.add(hit.paper_id)
+                    extra.append(hit)
+        return (extra + hits)[: max(k, len(extra) + 2)] if extra else hits
+
+    def _refusal(self, question: str, hits: Sequence[PaperHit], evidence: Sequence[Evidence]) -> str:
+        """Why the evidence is too weak to answer, or '' when it is strong enough."""
+        if not hits:
+            return "no papers matched"
+        best_dense = max((h.dense for h in hits if h.dense == h.dense), default=0.0)
+        if best_dense < self.settings.refusal_threshold:
+            return f"best match similarity {best_dense:.2f} is below {self.settings.refusal_threshold:.2f}"
+        q = stems(question)
+        if len(q) >= 3 and evidence:
+            text = " ".join(e.title + " " + e.abstract for e in evidence[:3])
+            missing = q - stems(text)
+            if len(missing) / len(q) > self.settings.refusal_missing_terms:
+                return "the closest abstracts do not mention " + ", ".join(sorted(missing)[:4])
+        return ""
+
+    def plan(
+        self, question: str, *, mode: str | None = None, history: Sequence[str] = (), filters: Filters | None = None, top_k: int | None = None
+    ) -> Plan:
+        """Retrieve and gather evidence; no generation."""
+        started = time.perf_counter()
+        standalone = self.standalone(question, history)
+        chosen = resolve_mode(question, mode)
+        k = top_k or self.settings.top_k
+        if chosen == "summarise":
+            hits = self.retriever.search(standalone, self.settings.summary_max_papers * 2, filters)
+            top = hits[0].score if hits else 0.0
+            hits = [h for h in hits if h.score >= self.settings.summary_threshold * top][: self.settings.summary_max_papers]
+        elif chosen == "compare":
+            hits = self._compare_hits(standalone, k, filters)
+        else:
+            hits = self.retriever.search(standalone, k, filters)
+        qv = self.embedder.embed_query(standalone)
+        evidence = self.evidence.build(standalone, hits, qv)
+        reason = self._refusal(standalone, hits, evidence)
+        table: tuple[dict[str, str], ...] = ()
+        themes: tuple[tuple[str, list[int]], ...] = ()
+        coverage = ""
+        if not reason and chosen == "compare":
+            sentences = [self.evidence.all_sentences(h, standalone, qv) for h in hits]
+            table = tuple(extractive.table_dicts(extractive.compare_rows(evidence, sentences)))
+        if not reason and chosen == "summarise":
+            vectors = [self._paper_vector(h) for h in hits]
+            themes = tuple(group_themes(evidence, vectors))
+        return Plan(
+            question, standalone, chosen, tuple(hits), tuple(evidence), bool(reason), reason, coverage, (), table, themes,
+            time.perf_counter() - started,
+        )
+
+    def _paper_vector(self, hit: PaperHit) -> list[float]:
+        _, vectors = self.evidence._sentence_vectors([hit])[hit.paper_id]
+        dim = len(vectors[0]) if vectors else 0
+        return [sum(v[i] for v in vectors) / len(vectors) for i in range(dim)]
+
+    # -- answering -----------------------------------------------------------------------------
+
+    def stream(
+        self, question: str, *, mode: str | None = None, history: Sequence[str] = (), filters: Filters | None = None, top_k: int | None = None
+    ) -> AnswerStream:
+        """Plan now; generation happens while the caller iterates."""
+        started = time.perf_counter()
+        return AnswerStream(self, self.plan(question, mode=mode, history=history, filters=filters, top_k=top_k), started)
+
+    def ask(self, question: str, **kwargs: Any) -> Answer:
+        """The whole answer at once."""
+        return self.stream(question, **kwargs).result
+
+    def _generate(self, stream: AnswerStream) -> Iterator[str]:
+        plan = stream.plan
+        base = Answer(
+            question=plan.question, standalone_question=plan.standalone, mode=plan.mode, text="", citations=(),
+            evidence=plan.evidence, table=plan.table, extractive=self.llm is None,
+        )
+        first: float | None = None
+        if plan.refused:
+            text = extractive.compose_refusal(plan.evidence[:3], plan.reason)
+            yield text
+            stream._finish(self._timed(replace(base, text=text, refused=True, evidence=plan.evidence[:3]), stream, plan, None))
+            return
+        if self.llm is None:
+            text, citations = self._extractive(plan)
+            for line in text.splitlines(keepends=True):
+                if first is None:
+                    first = time.perf_counter()
+                yield line
+            cited = {c.n for c in citations}
+            answer = replace(base, text=text, citations=tuple(citations), **self._coverage(plan, cited))
+            stream._finish(self._timed(answer, stream, plan, first))
+            return
+        yield from self._generate_llm(stream, base)
+
+    def _extractive(self, plan: Plan) -> tuple[str, list[Citation]]:
+        if plan.mode == "compare" and len(plan.evidence) > 1:
+            rows = extractive.compare_rows(
+                plan.evidence, [[s for s in self.evidence.all_sentences(h, plan.standalone, self.embedder.embed_query(plan.standalone))] for h in plan.hits]
+            )
+            return extractive.compose_compare(rows)
+        if plan.mode == "summarise":
+            n = len(plan.evidence)
+            return extractive.compose_summary(plan.evidence, plan.themes, f"Cites {n} of the {n} relevant papers found.")
+        return extractive.compose_ask(self._focus(plan.evidence))
+
+    def _focus(self, evidence: Sequence[Evidence]) -> list[Evidence]:
+        """Papers close enough to the best one to be worth citing in a short answer."""
+        if not evidence:
+            return []
+        top = evidence[0].score
+        return [e for e in evidence if e.score >= self.settings.cite_ratio * top]
+
+    def _coverage(self, plan: Plan, cited: set[int]) -> dict[str, Any]:
+        relevant = list(enumerate(plan.evidence, 1)) if plan.mode == "summarise" else list(enumerate(self._focus(plan.evidence), 1))
+        left = tuple(ev.title for n, ev in relevant if n not in cited)
+        found = len(relevant)
+        covered = sum(1 for n, _ in relevant if n in cited)
+        return {"coverage": f"Cites {covered} of the {found} relevant papers found.", "left_out": left}
+
+    def _generate_llm(self, stream: AnswerStream, base: Answer) -> Iterator[str]:
+        assert self.llm is not None
+        plan = stream.plan
+        s = self.settings
+        messages, fitted = build_messages(
+            plan.question if plan.standalone == plan.question else plan.standalone,
+            plan.mode, plan.evidence, s.context_window - s.max_answer_tokens, self.llm.count_tokens, plan.themes,
+        )
+        evidence = plan.evidence[:fitted]
+        parts: list[str] = []
+        first: float | None = None
+        error: str | None = None
+        incomplete = False
+        try:
+            for delta in self.llm.stream(messages, max_tokens=s.max_answer_tokens):
+                if first is None:
+                    first = time.perf_counter()
+                parts.append(delta)
+                yield delta
+        except LLMError as exc:
+            error = str(exc)
+            incomplete = bool(parts)
+            log.warning("LLM failed: %s", exc)
+        text = "".join(parts)
+        usage = getattr(self.llm, "last_usage", None) or Usage()
+        if error and not text:
+            answer = replace(base, text="", error=error, incomplete=True, extractive=False, usage=usage)
+            stream._finish(self._timed(answer, stream, plan, first))
+            return
+        checked = check_citations(text, evidence, self.embedder, s.support_threshold)
+        cited = {c.n for c in checked.citations}
+        answer = replace(
+            base,
+            text=checked.text,
+            citations=checked.citations,
+            unsupported=checked.unsupported,
+            dropped_citations=checked.dropped,
+            refused=looks_refused(text) and not cited,
+            error=error,
+            incomplete=incomplete,
+            usage=usage,
+            **self._coverage(plan, cited),
+        )
+        stream._finish(self._timed(answer, stream, plan, first))
+
+    @staticmethod
+    def _timed(answer: Answer, stream: AnswerStream, plan: Plan, first: float | None) -> Answer:
+        now = time.perf_counter()
+        return replace(
+            answer,
+            timings=Timings(retrieval=plan.retrieval_seconds, first_token=(first - stream._started) if first else None, total=now - stream._started),
+        )
+
+    # -- collection ---------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Papers, chunks and embedding model of the collection."""
+        return {"papers": len(self.store.papers()), "chunks": self.store.count(), "embedding_model": self.store.model, "collection": self.store.name}
+
+    def describe_llm(self) -> str:
+        """What answers the questions, without any key."""
+        return self.llm.describe() if self.llm is not None else "extractive, no LLM configured"

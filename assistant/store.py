@@ -1,0 +1,264 @@
+"""Chroma store of chunks: embedded or over HTTP, cosine space, per-paper atomic writes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.config import Settings
+from assistant.errors import ModelMismatchError, StoreError
+from assistant.models import Chunk, Paper, Passage
+
+# llama-index's ChromaVectorStore hides collection metadata, batch limits and where-filtered gets,
+# all of which idempotent per-paper sync needs, so the store talks to chromadb directly.
+
+
+def open_client(settings: Settings) -> Any:
+    """A Chroma client for the settings: embedded by default, HTTP when a host is set."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        where = f"{settings.chroma_host}:{settings.chroma_port}"
+        try:
+            client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+            client.heartbeat()
+        except Exception:
+            raise StoreError(
+                f"Chroma server at {where} is unreachable; start it with "
+                f"`chroma run --path DIR --port {settings.chroma_port}` or unset ASSISTANT_CHROMA_HOST"
+            ) from None
+        return client
+    try:
+        settings.chroma_path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+    except Exception as exc:
+        raise StoreError(f"cannot open the Chroma store at {settings.chroma_path}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class PaperState:
+    """What the store holds for one paper."""
+
+    paper_id: str
+    content_hash: str
+    n_chunks: int
+    complete: bool
+
+
+def paper_metadata(paper: Paper, content_hash: str, n_chunks: int) -> dict[str, Any]:
+    """Metadata stored on each chunk of a paper; Chroma accepts only scalars, so lists become strings."""
+    meta: dict[str, Any] = {
+        "paper_id": paper.id,
+        "title": paper.title,
+        "abstract": paper.abstract,
+        "hash": content_hash,
+        "n_chunks": n_chunks,
+    }
+    if paper.year is not None:
+        meta["year"] = paper.year
+    if paper.authors:
+        meta["authors"] = "; ".join(paper.authors)
+    if paper.url:
+        meta["url"] = paper.url
+    if paper.categories:
+        meta["categories"] = " ".join(paper.categories)
+    if paper.source:
+        meta["source"] = paper.source
+    return meta
+
+
+class ChunkStore:
+    """One Chroma collection of chunks, bound to the embedding model that built it."""
+
+    def __init__(self, client: Any, name: str, model: str, dim: int, *, create: bool = True) -> None:
+        self.client = client
+        self.name = name
+        self.model = model
+        self.dim = dim
+        try:
+            if create:
+                self.collection = client.get_or_create_collection(
+                    name,
+                    metadata={"embedding_model": model, "embedding_dim": dim, "revision": 0},
+                    configuration={"hnsw": {"space": "cosine"}},
+                    embedding_function=None,
+                )
+            else:
+                self.collection = client.get_collection(name, embedding_function=None)
+        except StoreError:
+            raise
+        except Exception as exc:
+            if "does not exist" in str(exc) or "NotFound" in type(exc).__name__:
+                raise StoreError(f"collection {name!r} does not exist; run `python -m ingest` first") from None
+            raise StoreError(f"cannot open collection {name!r}: {exc}") from None
+        meta = self.collection.metadata or {}
+        built_with, built_dim = meta.get("embedding_model"), meta.get("embedding_dim")
+        if built_with and (built_with != model or (dim and built_dim and built_dim != dim)):
+            raise ModelMismatchError(
+                f"collection {name!r} was built with embedding model {built_with!r} ({built_dim} dims) "
+                f"but {model!r} is configured; set ASSISTANT_EMBEDDING_MODEL={built_with} or re-ingest into a new "
+                f"collection with `python -m ingest --collection NEW_NAME`"
+            )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Number of chunks stored."""
+        return int(self.collection.count())
+
+    @property
+    def revision(self) -> int:
+        """Bumped after every write, so derived indexes know when they are stale."""
+        meta = self.client.get_collection(self.name, embedding_function=None).metadata or {}
+        return int(meta.get("revision", 0))
+
+    def _pages(self, include: list[str], where: dict[str, Any] | None = None, page: int = 5000) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            got = self.collection.get(include=include, where=where, limit=page, offset=offset)
+            if not got["ids"]:
+                return
+            yield got
+            if len(got["ids"]) < page:
+                return
+            offset += page
+
+    def paper_states(self) -> dict[str, PaperState]:
+        """Each stored paper's hash, and whether all its chunks are there with that hash."""
+        seen: dict[str, list[tuple[int, str, int]]] = {}
+        for got in self._pages(["metadatas"]):
+            for chunk_id, meta in zip(got["ids"], got["metadatas"], strict=True):
+                pid = str(meta.get("paper_id", chunk_id.rsplit(":", 1)[0]))
+                seen.setdefault(pid, []).append((int(meta.get("n", -1)), str(meta.get("hash", "")), int(meta.get("n_chunks", 0))))
+        states: dict[str, PaperState] = {}
+        for pid, rows in seen.items():
+            hashes = {h for _, h, _ in rows}
+            n_chunks = rows[0][2]
+            numbers = sorted(n for n, _, _ in rows)
+            complete = len(hashes) == 1 and numbers == list(range(n_chunks)) and all(c == n_chunks for *_, c in rows)
+            states[pid] = PaperState(pid, rows[0][1], n_chunks, complete)
+        return states
+
+    def iter_chunks(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Every stored chunk as (id, document, metadata)."""
+        for got in self._pages(["documents", "metadatas"]):
+            yield from zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+
+    def papers(self) -> list[dict[str, Any]]:
+        """One metadata dict per stored paper (from its first chunk)."""
+        out = []
+        for got in self._pages(["metadatas"], where={"n": 0}):
+            out.extend(got["metadatas"])
+        return sorted(out, key=lambda m: str(m.get("title", "")).casefold())
+
+    def get(self, ids: Sequence[str]) -> list[Passage]:
+        """Chunks by id; ids no longer stored are left out."""
+        if not ids:
+            return []
+        got = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+        by_id = {i: _passage(i, d, m, 0.0) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def query(self, embedding: Sequence[float], n: int, where: dict[str, Any] | None = None) -> list[Passage]:
+        """Nearest chunks by cosine similarity (1 - distance), best first."""
+        count = self.count()
+        if count == 0:
+            return []
+        got = self.collection.query(
+            query_embeddings=[list(embedding)],
+            n_results=min(n, count),
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        rows = zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True)
+        return [_passage(i, d, m, 1.0 - float(dist), dense=1.0 - float(dist)) for i, d, m, dist in rows]
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def write_papers(self, items: Sequence[tuple[Paper, str, Sequence[Chunk], Sequence[str], Sequence[Sequence[float]]]]) -> int:
+        """Upsert papers as (paper, hash, chunks, documents, embeddings); a paper never spans two calls."""
+        limit = max(1, int(self.client.get_max_batch_size()))
+        batch: dict[str, list[Any]] = {"ids": [], "documents": [], "metadatas": [], "embeddings": []}
+        written = 0
+        for paper, digest, chunks, documents, vectors in items:
+            if batch["ids"] and len(batch["ids"]) + len(chunks) > limit:
+                self._upsert(batch)
+                batch = {key: [] for key in batch}
+            base = paper_metadata(paper, digest, len(chunks))
+            for chunk, doc, vec in zip(chunks, documents, vectors, strict=True):
+                batch["ids"].append(chunk.id)
+                batch["documents"].append(doc)
+                batch["metadatas"].append({**base, "n": chunk.n, "spans": json.dumps(chunk.spans), "text": chunk.text})
+                batch["embeddings"].append(list(vec))
+            written += len(chunks)
+        if batch["ids"]:
+            self._upsert(batch)
+        self._drop_extra_chunks({p.id: len(c) for p, _, c, _, _ in items})
+        return written
+
+    def _upsert(self, batch: dict[str, list[Any]]) -> None:
+        try:
+            self.collection.upsert(**batch)
+        except Exception as exc:
+            raise StoreError(f"writing to collection {self.name!r} failed: {exc}") from None
+
+    def _drop_extra_chunks(self, counts: dict[str, int]) -> None:
+        """Remove chunks left from an older, longer version of a paper."""
+        ids = list(counts)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            got = self.collection.get(where={"paper_id": {"$in": part}}, include=["metadatas"])
+            rows = zip(got["ids"], got["metadatas"], strict=True)
+            extra = [cid for cid, meta in rows if int(meta.get("n", 0)) >= counts[str(meta["paper_id"])]]
+            if extra:
+                self.collection.delete(ids=extra)
+
+    def delete_papers(self, paper_ids: Sequence[str]) -> None:
+        """Remove every chunk of these papers."""
+        ids = list(paper_ids)
+        for i in range(0, len(ids), 500):
+            self.collection.delete(where={"paper_id": {"$in": ids[i : i + 500]}})
+
+    def bump_revision(self) -> None:
+        """Mark the collection as changed."""
+        meta = dict(self.client.get_collection(self.name, embedding_function=None).metadata or {})
+        meta["revision"] = int(meta.get("revision", 0)) + 1
+        self.collection.modify(metadata=meta)
+
+
+def _passage(
+    chunk_id: str, document: str | None, meta: dict[str, Any] | None, score: float, dense: float | None = None
+) -> Passage:
+    meta = dict(meta or {})
+    return Passage(
+        chunk_id=chunk_id,
+        paper_id=str(meta.get("paper_id", chunk_id.rsplit(":", 1)[0])),
+        title=str(meta.get("title", "")),
+        text=str(meta.get("text", document or "")),
+        score=score,
+        dense=dense,
+        metadata=meta,
+    )
+
+
+def open_store(settings: Settings, model: str, dim: int, *, create: bool = True) -> ChunkStore:
+    """Open (or create) the configured collection."""
+    return ChunkStore(open_client(settings), settings.collection, model, dim, create=create)
+
+
+def existing_store(settings: Settings, model: str, dim: int) -> ChunkStore | None:
+    """The configured collection when it already exists, else None; creates nothing (for dry runs)."""
+    if not settings.chroma_host and not (settings.chroma_path / "chroma.sqlite3").is_file():
+        return None  # opening an embedded client would create the store folder
+    client = open_client(settings)
+    try:
+        names = {getattr(c, "name", c) for c in client.list_collections()}
+    except Exception as exc:
+        raise StoreError(f"cannot list the collections of the Chroma store: {exc}") from None
+    if settings.collection not in names:
+        return None
+    return ChunkStore(client, settings.collection, model, dim, create=False)

@@ -1,0 +1,161 @@
+"""Idempotent sync of papers into the store: skip unchanged, replace changed, prune removed."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from assistant.embed import Embedder
+from assistant.lexical import index_is_fresh, rebuild
+from assistant.models import Chunk, Paper
+from assistant.store import ChunkStore
+from ingest.chunking import chunk_paper, embedding_text, token_counter
+from ingest.loaders import content_hash
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class SyncSummary:
+    """What one ingest did."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON form printed by `--json`."""
+        out = asdict(self)
+        out["seconds"] = round(self.seconds, 3)
+        out["chunks_per_second"] = round(self.chunks_per_second, 2)
+        return out
+
+    def line(self) -> str:
+        """One human-readable summary line."""
+        verb = "would write" if self.dry_run else "wrote"
+        return (
+            f"papers: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, {self.removed} removed; "
+            f"{verb} {self.chunks} chunks in {self.seconds:.1f}s ({self.chunks_per_second:.1f} chunks/s)"
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which papers to write and which to remove."""
+
+    write: list[tuple[Paper, str, bool]]  # (paper, hash, is_new)
+    unchanged: int
+    remove: list[str]
+
+
+def stored_hash(paper: Paper, chunk_tokens: int, chunk_overlap: int) -> str:
+    """The hash a paper's chunks are stored under: its content and the chunking that cut it,
+    so changing ASSISTANT_CHUNK_TOKENS or ASSISTANT_CHUNK_OVERLAP re-chunks papers on the next ingest."""
+    key = f"{content_hash(paper)}/{chunk_tokens}/{chunk_overlap}"
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+
+
+def plan(
+    papers: Sequence[Paper], store: ChunkStore | None, prune: bool, chunk_tokens: int = 0, chunk_overlap: int = 0
+) -> Plan:
+    """Compare the input with what the store holds (None: a store that does not exist yet)."""
+    states = store.paper_states() if store is not None else {}
+    write: list[tuple[Paper, str, bool]] = []
+    unchanged = 0
+    for paper in papers:
+        digest = stored_hash(paper, chunk_tokens, chunk_overlap)
+        state = states.get(paper.id)
+        if state is not None and state.complete and state.content_hash == digest:
+            unchanged += 1
+        else:
+            write.append((paper, digest, state is None))
+    wanted = {p.id for p in papers}
+    remove = sorted(pid for pid in states if pid not in wanted) if prune else []
+    return Plan(write, unchanged, remove)
+
+
+def sync(
+    papers: Sequence[Paper],
+    store: ChunkStore | None,
+    embedder: Embedder,
+    *,
+    chunk_tokens: int,
+    chunk_overlap: int,
+    index_folder: Path,
+    prune: bool = False,
+    dry_run: bool = False,
+    batch_chunks: int = 256,
+    progress: Progress | None = None,
+) -> SyncSummary:
+    """Bring the store in line with `papers`; safe to kill and re-run at any point.
+
+    `store` may be None only for a dry run against a collection that does not exist yet.
+    """
+    if store is None and not dry_run:
+        raise ValueError("sync needs a store unless it is a dry run")
+    started = time.perf_counter()
+    todo = plan(papers, store, prune, chunk_tokens, chunk_overlap)
+    summary = SyncSummary(
+        added=sum(1 for *_, new in todo.write if new),
+        updated=sum(1 for *_, new in todo.write if not new),
+        unchanged=todo.unchanged,
+        removed=len(todo.remove),
+        dry_run=dry_run,
+    )
+    count = token_counter()
+    chunked = [(paper, digest, chunk_paper(paper, chunk_tokens, chunk_overlap, count)) for paper, digest, _ in todo.write]
+    total = sum(len(c) for *_, c in chunked)
+    if dry_run or store is None:
+        summary.chunks = total
+        summary.seconds = time.perf_counter() - started
+        return summary
+    done = 0
+    if todo.write or todo.remove:
+        store.bump_revision()  # an index saved before this write is stale from now on, even if we are killed
+    if progress:
+        progress(0, total)
+    group: list[tuple[Paper, str, list[Chunk]]] = []
+    for item in chunked:
+        group.append(item)
+        if sum(len(c) for *_, c in group) >= batch_chunks:
+            done += _write_group(group, store, embedder)
+            group = []
+            if progress:
+                progress(done, total)
+    if group:
+        done += _write_group(group, store, embedder)
+        if progress:
+            progress(done, total)
+    if todo.remove:
+        store.delete_papers(todo.remove)
+    if todo.write or todo.remove:
+        store.bump_revision()
+        rebuild(store, index_folder)
+    elif not index_is_fresh(store, index_folder):
+        rebuild(store, index_folder)
+    summary.chunks = done
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _write_group(group: list[tuple[Paper, str, list[Chunk]]], store: ChunkStore, embedder: Embedder) -> int:
+    documents = [[embedding_text(paper.title, c.text) for c in chunks] for paper, _, chunks in group]
+    vectors = embedder.embed([d for docs in documents for d in docs])
+    items = []
+    at = 0
+    for (paper, digest, chunks), docs in zip(group, documents, strict=True):
+        items.append((paper, digest, chunks, docs, vectors[at : at + len(docs)]))
+        at += len(docs)
+    return store.write_papers(items)
