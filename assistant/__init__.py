@@ -37,7 +37,10 @@ def build_assistant(
 
         llm = LLMClient.from_settings(settings)
     params = FusionParams(
-        method=settings.fusion, dense_weight=settings.dense_weight, candidates=settings.candidate_chunks, chunks_per_paper=settings.chunks_per_paper
+        method=settings.fusion,
+        dense_weight=settings.dense_weight,
+        candidates=settings.candidate_chunks,
+        chunks_per_paper=settings.chunks_per_paper,
     )
     retriever = Retriever(store, embedder, LexicalCache(store, lexical_folder(settings)), params)
     return Assistant(settings, retriever, llm)

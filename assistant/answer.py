@@ -16,9 +16,10 @@ from assistant.errors import LLMError
 from assistant.evidence import EvidenceBuilder, stems
 from assistant.models import Answer, Citation, Evidence, Filters, Mode, PaperHit, Timings, Usage
 from assistant.modes import resolve_mode
-from assistant.prompts import build_messages, looks_refused, rewrite_messages
+from assistant.prompts import REFUSAL, SYSTEM, build_messages, looks_refused, rewrite_messages
 from assistant.retrieve import Retriever
 from assistant.rewrite import accept_rewrite, offline_rewrite
+from assistant.text import sentence_spans, words
 from assistant.themes import group_themes
 
 if TYPE_CHECKING:
@@ -26,6 +27,38 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("assistant.answer")
 _NAME = re.compile(r"\b([A-Z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9-]*|[A-Z][a-z]+(?:-[A-Z][a-z]+)+)\b")
+_ECHO_WORDS = 6  # this many consecutive words of the system prompt in one sentence count as repeating it
+_SYSTEM_WORDS = words(SYSTEM.replace(REFUSAL, " | "))  # the refusal it prescribes is a legitimate answer
+_SYSTEM_GRAMS = frozenset(tuple(_SYSTEM_WORDS[i : i + _ECHO_WORDS]) for i in range(len(_SYSTEM_WORDS) - _ECHO_WORDS + 1))
+_SYSTEM_JOINED = f" {' '.join(_SYSTEM_WORDS)} "
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _echoes_system(sentence: str) -> bool:
+    """Whether a sentence repeats the system prompt: six of its words in a row, or all of a shorter rule."""
+    w = words(sentence)
+    if len(w) >= 4 and f" {' '.join(w)} " in _SYSTEM_JOINED:
+        return True
+    return any(tuple(w[i : i + _ECHO_WORDS]) in _SYSTEM_GRAMS for i in range(len(w) - _ECHO_WORDS + 1))
+
+
+def strip_system_echo(text: str) -> tuple[str, int]:
+    """The answer without sentences that repeat the system prompt (a source may ask the model to reveal it), and how many went."""
+    removed = 0
+    lines: list[str] = []
+    for line in text.split("\n"):
+        kept: list[str] = []
+        pos = 0
+        for start, end in sentence_spans(line):
+            if _echoes_system(line[start:end]):
+                kept.append(line[pos:start])
+                pos = end
+                removed += 1
+        if pos == 0:
+            lines.append(line)
+        elif _LETTER.search(rest := re.sub(r"(?<=\S)[ \t]{2,}", " ", "".join(kept) + line[pos:]).rstrip()):
+            lines.append(rest)  # a line left with only its list number ("2.") goes too
+    return "\n".join(lines), removed
 
 
 @dataclass(frozen=True)
@@ -135,7 +168,13 @@ class Assistant:
         return ""
 
     def plan(
-        self, question: str, *, mode: str | None = None, history: Sequence[str] = (), filters: Filters | None = None, top_k: int | None = None
+        self,
+        question: str,
+        *,
+        mode: str | None = None,
+        history: Sequence[str] = (),
+        filters: Filters | None = None,
+        top_k: int | None = None,
     ) -> Plan:
         """Retrieve and gather evidence; no generation."""
         started = time.perf_counter()
@@ -163,7 +202,17 @@ class Assistant:
             vectors = [self._paper_vector(h) for h in hits]
             themes = tuple(group_themes(evidence, vectors))
         return Plan(
-            question, standalone, chosen, tuple(hits), tuple(evidence), bool(reason), reason, coverage, (), table, themes,
+            question,
+            standalone,
+            chosen,
+            tuple(hits),
+            tuple(evidence),
+            bool(reason),
+            reason,
+            coverage,
+            (),
+            table,
+            themes,
             time.perf_counter() - started,
         )
 
@@ -175,7 +224,13 @@ class Assistant:
     # -- answering -----------------------------------------------------------------------------
 
     def stream(
-        self, question: str, *, mode: str | None = None, history: Sequence[str] = (), filters: Filters | None = None, top_k: int | None = None
+        self,
+        question: str,
+        *,
+        mode: str | None = None,
+        history: Sequence[str] = (),
+        filters: Filters | None = None,
+        top_k: int | None = None,
     ) -> AnswerStream:
         """Plan now; generation happens while the caller iterates."""
         started = time.perf_counter()
@@ -188,8 +243,14 @@ class Assistant:
     def _generate(self, stream: AnswerStream) -> Iterator[str]:
         plan = stream.plan
         base = Answer(
-            question=plan.question, standalone_question=plan.standalone, mode=plan.mode, text="", citations=(),
-            evidence=plan.evidence, table=plan.table, extractive=self.llm is None,
+            question=plan.question,
+            standalone_question=plan.standalone,
+            mode=plan.mode,
+            text="",
+            citations=(),
+            evidence=plan.evidence,
+            table=plan.table,
+            extractive=self.llm is None,
         )
         first: float | None = None
         if plan.refused:
@@ -212,7 +273,11 @@ class Assistant:
     def _extractive(self, plan: Plan) -> tuple[str, list[Citation]]:
         if plan.mode == "compare" and len(plan.evidence) > 1:
             rows = extractive.compare_rows(
-                plan.evidence, [[s for s in self.evidence.all_sentences(h, plan.standalone, self.embedder.embed_query(plan.standalone))] for h in plan.hits]
+                plan.evidence,
+                [
+                    [s for s in self.evidence.all_sentences(h, plan.standalone, self.embedder.embed_query(plan.standalone))]
+                    for h in plan.hits
+                ],
             )
             return extractive.compose_compare(rows)
         if plan.mode == "summarise":
@@ -228,7 +293,9 @@ class Assistant:
         return [e for e in evidence if e.score >= self.settings.cite_ratio * top]
 
     def _coverage(self, plan: Plan, cited: set[int]) -> dict[str, Any]:
-        relevant = list(enumerate(plan.evidence, 1)) if plan.mode == "summarise" else list(enumerate(self._focus(plan.evidence), 1))
+        relevant = (
+            list(enumerate(plan.evidence, 1)) if plan.mode == "summarise" else list(enumerate(self._focus(plan.evidence), 1))
+        )
         left = tuple(ev.title for n, ev in relevant if n not in cited)
         found = len(relevant)
         covered = sum(1 for n, _ in relevant if n in cited)
@@ -240,7 +307,11 @@ class Assistant:
         s = self.settings
         messages, fitted = build_messages(
             plan.question if plan.standalone == plan.question else plan.standalone,
-            plan.mode, plan.evidence, s.context_window - s.max_answer_tokens, self.llm.count_tokens, plan.themes,
+            plan.mode,
+            plan.evidence,
+            s.context_window - s.max_answer_tokens,
+            self.llm.count_tokens,
+            plan.themes,
         )
         evidence = plan.evidence[:fitted]
         parts: list[str] = []
@@ -257,7 +328,9 @@ class Assistant:
             error = str(exc)
             incomplete = bool(parts)
             log.warning("LLM failed: %s", exc)
-        text = "".join(parts)
+        text, echoed = strip_system_echo("".join(parts))
+        if echoed:
+            log.warning("removed %d sentence(s) of the answer that repeated the system prompt", echoed)
         usage = getattr(self.llm, "last_usage", None) or Usage()
         if error and not text:
             answer = replace(base, text="", error=error, incomplete=True, extractive=False, usage=usage)
@@ -284,14 +357,23 @@ class Assistant:
         now = time.perf_counter()
         return replace(
             answer,
-            timings=Timings(retrieval=plan.retrieval_seconds, first_token=(first - stream._started) if first else None, total=now - stream._started),
+            timings=Timings(
+                retrieval=plan.retrieval_seconds,
+                first_token=(first - stream._started) if first else None,
+                total=now - stream._started,
+            ),
         )
 
     # -- collection ---------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
         """Papers, chunks and embedding model of the collection."""
-        return {"papers": len(self.store.papers()), "chunks": self.store.count(), "embedding_model": self.store.model, "collection": self.store.name}
+        return {
+            "papers": len(self.store.papers()),
+            "chunks": self.store.count(),
+            "embedding_model": self.store.model,
+            "collection": self.store.name,
+        }
 
     def describe_llm(self) -> str:
         """What answers the questions, without any key."""

@@ -29,7 +29,12 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "incomplete": answer.incomplete,
         "error": answer.error,
         "citations": [
-            {"n": c.n, "paper_id": c.paper_id, "title": c.title, "quotes": [{"text": q.text, "start": q.start, "end": q.end} for q in c.quotes]}
+            {
+                "n": c.n,
+                "paper_id": c.paper_id,
+                "title": c.title,
+                "quotes": [{"text": q.text, "start": q.start, "end": q.end} for q in c.quotes],
+            }
             for c in answer.citations
         ],
         "papers": [e.title for e in answer.evidence],
@@ -39,7 +44,11 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "left_out": list(answer.left_out),
         "table": list(answer.table),
         "usage": {"prompt_tokens": answer.usage.prompt_tokens, "completion_tokens": answer.usage.completion_tokens},
-        "timings": {"retrieval": answer.timings.retrieval, "first_token": answer.timings.first_token, "total": answer.timings.total},
+        "timings": {
+            "retrieval": answer.timings.retrieval,
+            "first_token": answer.timings.first_token,
+            "total": answer.timings.total,
+        },
     }
 
 
@@ -51,7 +60,7 @@ def print_sources(answer: Answer, out: TextIO) -> None:
         mark = "*" if n in quotes else " "
         print(f"{mark}[{n}] {ev.title}", file=out)
         for q in quotes.get(n, ()):
-            print(f"      \"{q.text}\" (chars {q.start}-{q.end})", file=out)
+            print(f'      "{q.text}" (chars {q.start}-{q.end})', file=out)
     if answer.dropped_citations:
         print(f"Dropped citations to sources never given: {', '.join(map(str, answer.dropped_citations))}", file=out)
     for s in answer.unsupported:
@@ -60,14 +69,20 @@ def print_sources(answer: Answer, out: TextIO) -> None:
         print(f"error: {answer.error}{' (answer incomplete)' if answer.incomplete else ''}", file=out)
     t = answer.timings
     first = f", first token {t.first_token:.2f}s" if t.first_token is not None else ""
-    print(f"[{answer.mode}{', extractive' if answer.extractive else ''}] {answer.coverage} retrieval {t.retrieval:.2f}s{first}, total {t.total:.2f}s", file=out)
+    print(
+        f"[{answer.mode}{', extractive' if answer.extractive else ''}] {answer.coverage} "
+        f"retrieval {t.retrieval:.2f}s{first}, total {t.total:.2f}s",
+        file=out,
+    )
 
 
 def _ask(assistant: Assistant, args: argparse.Namespace, out: TextIO) -> int:
     from assistant.models import Filters
     from assistant.render import to_bibtex, to_markdown
 
-    filters = Filters(year_min=args.year_min, year_max=args.year_max, author=args.author, category=args.category, title=args.title)
+    filters = Filters(
+        year_min=args.year_min, year_max=args.year_max, author=args.author, category=args.category, title=args.title
+    )
     stream = assistant.stream(args.question, mode=args.mode, history=args.history or [], filters=filters, top_k=args.top_k)
     live = not args.json and args.format == "text"
     for delta in stream:
@@ -89,7 +104,11 @@ def _ask(assistant: Assistant, args: argparse.Namespace, out: TextIO) -> int:
 def _chat(assistant: Assistant, args: argparse.Namespace, out: TextIO) -> int:
     history: list[str] = []
     mode: str | None = args.mode
-    print(f"Chat with {assistant.stats()['papers']} papers ({assistant.describe_llm()}). /new resets, /mode X sets the mode, /quit ends.", file=out)
+    print(
+        f"Chat with {assistant.stats()['papers']} papers ({assistant.describe_llm()}). "
+        "/new resets, /mode X sets the mode, /quit ends.",
+        file=out,
+    )
     while True:
         try:
             question = input("\n> ").strip()
@@ -120,7 +139,9 @@ def _chat(assistant: Assistant, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m assistant", description="Answer questions over paper abstracts with checked citations.")
+    p = argparse.ArgumentParser(
+        prog="python -m assistant", description="Answer questions over paper abstracts with checked citations."
+    )
     sub = p.add_subparsers(dest="command", required=True)
     ask = sub.add_parser("ask", help="answer one question")
     ask.add_argument("question")

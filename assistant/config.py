@@ -14,7 +14,7 @@ class Settings(BaseSettings):
     """Every knob of the assistant; built at the entry points and passed down."""
 
     model_config = SettingsConfigDict(
-        env_prefix="ASSISTANT_", env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+        env_prefix="ASSISTANT_", env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True, populate_by_name=True
     )
 
     # Store
@@ -25,8 +25,12 @@ class Settings(BaseSettings):
     index_dir: Path = Field(Path(".assistant-index"), description="Folder for the persisted BM25 index.")
 
     # Embedding
-    embedding_model: str = Field(DEFAULT_EMBEDDING_MODEL, description="Embedding model: the packaged MiniLM, a local path, or a remote model name.")
-    embedding_base_url: str | None = Field(None, description="OpenAI-compatible /v1 base URL for embeddings instead of the local model.")
+    embedding_model: str = Field(
+        DEFAULT_EMBEDDING_MODEL, description="Embedding model: the packaged MiniLM, a local path, or a remote model name."
+    )
+    embedding_base_url: str | None = Field(
+        None, description="OpenAI-compatible /v1 base URL for embeddings instead of the local model."
+    )
     embedding_api_key: SecretStr | None = Field(None, description="API key for the embeddings endpoint.")
     embedding_batch_size: int = Field(64, description="Texts embedded per batch.")
 
@@ -58,7 +62,9 @@ class Settings(BaseSettings):
     summary_threshold: float = Field(0.5, description="Relative relevance a paper needs to be included in a summary.")
     refusal_threshold: float = Field(0.35, description="Best dense similarity below which the question is refused.")
     support_threshold: float = Field(0.45, description="Similarity an answer sentence needs to its cited sentences.")
-    refusal_missing_terms: float = Field(0.5, description="Share of question terms absent from the best abstracts above which the question is refused.")
+    refusal_missing_terms: float = Field(
+        0.5, description="Share of question terms absent from the best abstracts above which the question is refused."
+    )
     cite_ratio: float = Field(0.6, description="Relative score a paper needs, against the best, to be cited in a short answer.")
     evidence_sentences: int = Field(3, description="Sentences of evidence taken from each paper.")
 

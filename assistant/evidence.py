@@ -113,6 +113,11 @@ class EvidenceBuilder:
         spans, vecs = self._sentence_vectors([hit])[hit.paper_id]
         q_stems = stems(question)
         return [
-            Sentence(hit.abstract[s:e], s, e, self.dense_weight * _dot(query_vector, v) + (1 - self.dense_weight) * lexical_overlap(q_stems, hit.abstract[s:e]))
+            Sentence(
+                hit.abstract[s:e],
+                s,
+                e,
+                self.dense_weight * _dot(query_vector, v) + (1 - self.dense_weight) * lexical_overlap(q_stems, hit.abstract[s:e]),
+            )
             for (s, e), v in zip(spans, vecs, strict=True)
         ]

@@ -28,7 +28,9 @@ def compose_ask(evidence: Sequence[Evidence]) -> tuple[str, list[Citation]]:
     return "\n".join(lines).rstrip() + "\n", citations
 
 
-def compare_rows(evidence: Sequence[Evidence], sentences: Sequence[Sequence[Sentence]]) -> list[tuple[Evidence, dict[str, Sentence | None]]]:
+def compare_rows(
+    evidence: Sequence[Evidence], sentences: Sequence[Sequence[Sentence]]
+) -> list[tuple[Evidence, dict[str, Sentence | None]]]:
     """Each paper with its what / on / result sentences, taken from all of its abstract's sentences."""
     return [(ev, classify(all_sents)) for ev, all_sents in zip(evidence, sentences, strict=True)]
 
@@ -37,13 +39,11 @@ def table_dicts(rows: Sequence[tuple[Evidence, dict[str, Sentence | None]]]) -> 
     """Plain rows for display (`st.dataframe`) and JSON."""
     out = []
     for n, (ev, cells) in enumerate(rows, 1):
-        out.append(
-            {
-                "#": f"[{n}]",
-                TABLE_HEAD[0]: ev.title,
-                **{head: (cells[col].text if cells[col] else NOT_STATED) for head, col in zip(TABLE_HEAD[1:], ("what", "on", "result"), strict=True)},  # type: ignore[union-attr]
-            }
-        )
+        row = {"#": f"[{n}]", TABLE_HEAD[0]: ev.title}
+        for head, col in zip(TABLE_HEAD[1:], ("what", "on", "result"), strict=True):
+            cell = cells[col]
+            row[head] = cell.text if cell else NOT_STATED
+        out.append(row)
     return out
 
 
@@ -52,7 +52,7 @@ def compose_compare(rows: Sequence[tuple[Evidence, dict[str, Sentence | None]]])
     lines = [LABEL, "", "| # | " + " | ".join(TABLE_HEAD) + " |", "|---|" + "---|" * len(TABLE_HEAD)]
     citations = []
     for n, (ev, cells) in enumerate(rows, 1):
-        parts = [_quote(cells[c], n) if cells[c] else NOT_STATED for c in ("what", "on", "result")]  # type: ignore[arg-type]
+        parts = [_quote(cell, n) if (cell := cells[c]) else NOT_STATED for c in ("what", "on", "result")]
         lines.append(f"| [{n}] | {md_escape(ev.title)} | " + " | ".join(parts) + " |")
         quotes = tuple(sorted((s for s in cells.values() if s), key=lambda s: s.start))
         citations.append(Citation(n, ev.paper_id, ev.title, quotes or ev.sentences))
@@ -89,4 +89,3 @@ def compose_refusal(closest: Sequence[Evidence], reason: str) -> str:
         lines += ["", "Closest papers found:"]
         lines += [f"- {md_escape(ev.title)}" for ev in closest]
     return "\n".join(lines) + "\n"
-

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import shutil
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -70,19 +72,26 @@ class LexicalIndex:
         return cls.build(ids, texts, revision)
 
     def save(self, folder: Path) -> None:
-        """Write atomically: a reader sees the old index or the new one, never half."""
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
+        """Write atomically: a reader sees the old index or the new one, never half.
+
+        Writers (an ingest and the readers that rebuild a stale index) may save at the same time, so each
+        stages in its own folder; when another writer swaps its index in first, that one stays (readers check
+        revision and size, so a stale winner is rebuilt by the next reader).
+        """
+        tag = f"{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}"
+        tmp, old = folder.with_name(f"{folder.name}.tmp-{tag}"), folder.with_name(f"{folder.name}.old-{tag}")
         tmp.mkdir(parents=True)
-        if self.ids:
-            self._retriever.save(str(tmp))
-        (tmp / "chunks.json").write_text(json.dumps({"ids": self.ids, "revision": self.revision, "count": self.count}))
-        old = folder.with_name(folder.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+        try:
+            if self.ids:
+                self._retriever.save(str(tmp))
+            (tmp / "chunks.json").write_text(json.dumps({"ids": self.ids, "revision": self.revision, "count": self.count}))
+            with contextlib.suppress(FileNotFoundError):  # no index yet, or another writer is swapping
+                folder.rename(old)
+            with contextlib.suppress(OSError):  # another writer's index went in first
+                tmp.rename(folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex | None:
@@ -90,9 +99,13 @@ class LexicalIndex:
         bm25s = _bm25s()
 
         try:
-            info = json.loads((folder / "chunks.json").read_text())
+            raw = (folder / "chunks.json").read_text()
+            info = json.loads(raw)
             retriever = bm25s.BM25.load(str(folder)) if info["ids"] else bm25s.BM25()
-        except (OSError, ValueError, KeyError):
+            # A writer may swap the folder between the two reads; ids and index must come from the same save.
+            if (folder / "chunks.json").read_text() != raw or (info["ids"] and retriever.scores["num_docs"] != len(info["ids"])):
+                return None
+        except Exception:  # a missing, half-swapped or foreign folder: rebuild from the store
             return None
         return cls(retriever, list(info["ids"]), int(info["revision"]), int(info["count"]))
 

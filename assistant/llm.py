@@ -36,6 +36,8 @@ CONTEXT_WORDS = re.compile(
 )
 MODEL_MISSING = re.compile(r"model.*(not found|does not exist|not exist|unknown|not available|not loaded)|unknown model", re.I)
 SECRET_LIKE = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{8,}")
+# What talking to an endpoint can raise; anything else is a bug and should surface as one.
+TRANSPORT_ERRORS = (openai.APIError, httpx.HTTPError, httpx.StreamError, json.JSONDecodeError, UnicodeDecodeError)
 
 
 def count_tokens(text: str) -> int:
@@ -103,15 +105,8 @@ class LLMClient:
         if not settings.llm_base_url:
             raise ConfigError("no LLM endpoint configured; set ASSISTANT_LLM_BASE_URL")
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-        return cls(
-            settings.llm_base_url,
-            settings.llm_model,
-            key,
-            timeout=settings.llm_timeout,
-            max_retries=settings.llm_max_retries,
-            temperature=settings.llm_temperature,
-            http_client=http_client,
-        )
+        return cls(settings.llm_base_url, settings.llm_model, key, timeout=settings.llm_timeout,
+                   max_retries=settings.llm_max_retries, temperature=settings.llm_temperature, http_client=http_client)
 
     def describe(self) -> str:
         """Model and endpoint host for status lines, e.g. 'gemma @ 127.0.0.1:8080'."""
@@ -125,7 +120,7 @@ class LLMClient:
         return count_tokens(text)
 
     def stream(self, messages: list[dict[str, str]], max_tokens: int) -> Iterator[str]:
-        """Yield the answer's text deltas as they arrive; `last_usage` is set once the stream ends."""
+        """Yield the answer's text deltas as they arrive; `last_usage` is set once the stream ends or breaks."""
         self.last_usage = None
         attempt = 0
         while True:
@@ -134,11 +129,14 @@ class LLMClient:
                 usage = yield from self._stream_once(messages, max_tokens, pieces)
                 break
             except _Retry as retry:
-                # Only retry while nothing reached the caller: a retried answer would repeat text.
-                if pieces or not retry.what or attempt >= self.max_retries:
+                if not retry.what or attempt >= self.max_retries:
                     raise retry.error from None
                 attempt += 1
                 self._wait(attempt, retry)
+            except LLMError:
+                # A broken answer still cost tokens; callers report them beside the partial text.
+                self.last_usage = self._estimate(messages, "".join(pieces)) if pieces else None
+                raise
         self.last_usage = usage or self._estimate(messages, "".join(pieces))
 
     def complete(self, messages: list[dict[str, str]], max_tokens: int) -> str:
@@ -151,7 +149,7 @@ class LLMClient:
                     model=self.model, messages=messages, max_tokens=max_tokens, temperature=self.temperature  # type: ignore[arg-type]
                 )
                 break
-            except Exception as exc:
+            except TRANSPORT_ERRORS as exc:
                 retry = self._classify(exc, 0)
                 if not retry.what or attempt >= self.max_retries:
                     raise retry.error from None
@@ -167,7 +165,7 @@ class LLMClient:
         """Ask the endpoint which models it serves; raise kind 'model' when ours is not among them."""
         try:
             served = [m.id for m in self._client.models.list()]
-        except Exception as exc:
+        except TRANSPORT_ERRORS as exc:
             raise self._classify(exc, 0).error from None
         # An empty list means the server does not say; only a list without our model is a clear miss.
         if served and self.model not in served:
@@ -175,15 +173,13 @@ class LLMClient:
             raise LLMError(self._model_message(f"it serves {shown}"), "model")
         return served
 
-    # -- one attempt -------------------------------------------------------------------------------
-
     def _stream_once(
         self, messages: list[dict[str, str]], max_tokens: int, pieces: list[str]
     ) -> Generator[str, None, Usage | None]:
         """One streamed request; returns the server's usage if it sent any, raises `_Retry` or `LLMError`."""
         try:
             stream = self._open_stream(messages, max_tokens)
-        except Exception as exc:
+        except TRANSPORT_ERRORS as exc:
             raise self._classify(exc, 0) from None
         usage: Usage | None = None
         finished = False
@@ -207,9 +203,13 @@ class LLMClient:
                         finished = True
         except LLMError:
             raise
-        except Exception as exc:
+        except TRANSPORT_ERRORS as exc:
+            if finished:
+                # The answer was complete; only the trailing usage or [DONE] was lost.
+                log.debug("LLM stream from %s broke after its finish reason: %s", self.endpoint, type(exc).__name__)
+                return usage
             retry = self._classify(exc, len("".join(pieces)))
-            # A failure after text reached the caller is final; `stream` re-raises it.
+            # Once text reached the caller a retry would repeat it, so the failure is final.
             raise retry if not pieces else retry.error from None
         finally:
             stream.close()
@@ -244,12 +244,8 @@ class LLMClient:
                            "stream_cut")
         raise LLMError(self._cut_message(len("".join(pieces)), "ended the stream without finishing"), "stream_cut")
 
-    # -- errors ------------------------------------------------------------------------------------
-
-    def _classify(self, exc: Exception, received: int) -> _Retry:
+    def _classify(self, exc: BaseException, received: int) -> _Retry:
         """Turn any failure into a one-line `LLMError`, wrapped as retryable or not."""
-        if isinstance(exc, LLMError):
-            return self._final(exc)
         if isinstance(exc, openai.APIStatusError):
             return self._status_error(exc)
         cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) and exc.__cause__ else exc
@@ -276,7 +272,7 @@ class LLMClient:
                 return self._final(self._context_error(text))
             if received:
                 return self._final(LLMError(self._cut_message(received, f"reported an error: {text}"), "stream_cut"))
-            return _Retry(LLMError(f"LLM endpoint {self.endpoint} reported an error: {text}", "server"), "an error")
+            return _Retry(LLMError(f"LLM endpoint {self.endpoint} reported an error: {text}", "server"), "reported an error")
         return self._final(LLMError(f"LLM request to {self.endpoint} failed: {type(exc).__name__}: {self._clean(str(exc))}",
                                     "error"))
 
@@ -349,8 +345,6 @@ class LLMClient:
         text = SECRET_LIKE.sub("[redacted]", text)
         text = " ".join(text.split())
         return text[:200] + ("..." if len(text) > 200 else "") if text else "no details"
-
-    # -- usage -------------------------------------------------------------------------------------
 
     @staticmethod
     def _usage(raw: object) -> Usage | None:

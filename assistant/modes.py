@@ -31,8 +31,9 @@ def detect_mode(question: str) -> Mode:
 
 def resolve_mode(question: str, requested: str | None) -> Mode:
     """The user's explicit mode, or the detected one for None/'auto'."""
-    if requested in MODES:
-        return requested  # type: ignore[return-value]
+    for mode in MODES:
+        if requested == mode:
+            return mode
     if requested not in (None, "", "auto"):
         raise ValueError(f"unknown mode {requested!r}; use auto, ask, compare or summarise")
     return detect_mode(question)

@@ -32,7 +32,8 @@ MODE_INSTRUCTIONS: dict[str, str] = {
 
 _DELIMITER = re.compile(r"<{2,}|>{2,}")
 _REFUSED = re.compile(
-    r"(does not|doesn't|do not|cannot|can't) (answer|cover|contain|address|mention|say)|no (information|source)|not (covered|stated|mentioned) in the (collection|sources)",
+    r"(does not|doesn't|do not|cannot|can't) (answer|cover|contain|address|mention|say)|no (information|source)|"
+    r"not (covered|stated|mentioned) in the (collection|sources)",
     re.IGNORECASE,
 )
 

@@ -66,7 +66,7 @@ def fuse(
     hits: list[PaperHit] = []
     for pid in sorted(papers, key=lambda p: -fused[p]):
         chunks: dict[str, Passage] = {}
-        for passage, _ in (d_best.get(pid, []) + l_best.get(pid, [])):
+        for passage, _ in d_best.get(pid, []) + l_best.get(pid, []):
             chunks.setdefault(passage.chunk_id, passage)
         best = tuple(list(chunks.values())[: params.chunks_per_paper])
         first = best[0]
@@ -93,7 +93,9 @@ class Retriever:
         self.lexical = lexical
         self.params = params or FusionParams()
 
-    def dense(self, query: str, n: int, filters: Filters | None = None, vector: Sequence[float] | None = None) -> list[tuple[Passage, float]]:
+    def dense(
+        self, query: str, n: int, filters: Filters | None = None, vector: Sequence[float] | None = None
+    ) -> list[tuple[Passage, float]]:
         """Nearest chunks by cosine similarity."""
         vector = vector if vector is not None else self.embedder.embed_query(query)
         where = None

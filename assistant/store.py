@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from assistant.config import Settings
 from assistant.errors import ModelMismatchError, StoreError
@@ -13,6 +13,28 @@ from assistant.models import Chunk, Paper, Passage
 
 # llama-index's ChromaVectorStore hides collection metadata, batch limits and where-filtered gets,
 # all of which idempotent per-paper sync needs, so the store talks to chromadb directly.
+
+T = TypeVar("T")
+
+
+def unreachable_message(host: str, port: int | str) -> str:
+    """The one line shown when the Chroma server does not answer."""
+    return (
+        f"Chroma server at {host}:{port} is unreachable; start it with "
+        f"`chroma run --path DIR --port {port}` or unset ASSISTANT_CHROMA_HOST"
+    )
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether a chromadb call failed because the server did not answer (refused, reset, timed out)."""
+    import httpx
+
+    return isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError))
+
+
+def _missing(exc: BaseException) -> bool:
+    """Whether a chromadb call failed because the collection (or its id) is unknown to the server."""
+    return "NotFound" in type(exc).__name__ or "does not exist" in str(exc)
 
 
 def open_client(settings: Settings) -> Any:
@@ -22,15 +44,11 @@ def open_client(settings: Settings) -> Any:
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_host:
-        where = f"{settings.chroma_host}:{settings.chroma_port}"
         try:
             client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
             client.heartbeat()
         except Exception:
-            raise StoreError(
-                f"Chroma server at {where} is unreachable; start it with "
-                f"`chroma run --path DIR --port {settings.chroma_port}` or unset ASSISTANT_CHROMA_HOST"
-            ) from None
+            raise StoreError(unreachable_message(settings.chroma_host, settings.chroma_port)) from None
         return client
     try:
         settings.chroma_path.mkdir(parents=True, exist_ok=True)
@@ -92,6 +110,8 @@ class ChunkStore:
         except StoreError:
             raise
         except Exception as exc:
+            if _unreachable(exc):
+                raise self._error("opening the collection", exc) from None
             if "does not exist" in str(exc) or "NotFound" in type(exc).__name__:
                 raise StoreError(f"collection {name!r} does not exist; run `python -m ingest` first") from None
             raise StoreError(f"cannot open collection {name!r}: {exc}") from None
@@ -104,22 +124,72 @@ class ChunkStore:
                 f"collection with `python -m ingest --collection NEW_NAME`"
             )
 
+    def close(self) -> None:
+        """Release the client, so another process may open an embedded store after this one."""
+        close = getattr(self.client, "close", None)
+        if callable(close):
+            close()
+
+    # -- failures ----------------------------------------------------------------------------
+
+    def _error(self, action: str, exc: BaseException) -> StoreError:
+        """One clear line for a failed chromadb call."""
+        settings = self.client.get_settings() if hasattr(self.client, "get_settings") else None
+        host, port = getattr(settings, "chroma_server_host", None), getattr(settings, "chroma_server_http_port", None)
+        if _unreachable(exc):
+            if host:
+                return StoreError(f"{unreachable_message(host, port or '')} (while {action})")
+            return StoreError(f"the Chroma store did not answer while {action}: {type(exc).__name__}")
+        if _missing(exc):
+            return StoreError(f"collection {self.name!r} no longer exists; run `python -m ingest` to rebuild it")
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        return StoreError(f"{action} in collection {self.name!r} failed: {detail}")
+
+    def _call(self, action: str, fn: Callable[[Any], T]) -> T:
+        """fn(collection) with chromadb failures turned into StoreError.
+
+        After a failure that a restarted server explains (a dropped connection, or a collection id the server
+        no longer knows because the collection was re-created), the collection is fetched again by name and
+        the call retried once; a server that is still down gives the unreachable message.
+        """
+        try:
+            return fn(self.collection)
+        except StoreError:
+            raise
+        except Exception as exc:
+            if not (_unreachable(exc) or _missing(exc)):
+                raise self._error(action, exc) from None
+        try:
+            self.collection = self.client.get_collection(self.name, embedding_function=None)
+            return fn(self.collection)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._error(action, exc) from None
+
     # -- reading -----------------------------------------------------------------------------
 
     def count(self) -> int:
         """Number of chunks stored."""
-        return int(self.collection.count())
+        return int(self._call("counting chunks", lambda c: c.count()))
 
     @property
     def revision(self) -> int:
         """Bumped after every write, so derived indexes know when they are stale."""
-        meta = self.client.get_collection(self.name, embedding_function=None).metadata or {}
-        return int(meta.get("revision", 0))
+        return int(self._metadata().get("revision", 0))
+
+    def _metadata(self) -> dict[str, Any]:
+        """The collection's metadata as the server holds it now (a handle's copy goes stale)."""
+
+        def fetch(_collection: Any) -> Any:
+            return self.client.get_collection(self.name, embedding_function=None).metadata
+
+        return dict(self._call("reading the metadata", fetch) or {})
 
     def _pages(self, include: list[str], where: dict[str, Any] | None = None, page: int = 5000) -> Iterator[dict[str, Any]]:
         offset = 0
         while True:
-            got = self.collection.get(include=include, where=where, limit=page, offset=offset)
+            got = self._call("reading chunks", lambda c: c.get(include=include, where=where, limit=page, offset=offset))  # noqa: B023
             if not got["ids"]:
                 return
             yield got
@@ -159,7 +229,7 @@ class ChunkStore:
         """Chunks by id; ids no longer stored are left out."""
         if not ids:
             return []
-        got = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+        got = self._call("reading chunks", lambda c: c.get(ids=list(ids), include=["documents", "metadatas"]))
         by_id = {i: _passage(i, d, m, 0.0) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)}
         return [by_id[i] for i in ids if i in by_id]
 
@@ -168,11 +238,12 @@ class ChunkStore:
         count = self.count()
         if count == 0:
             return []
-        got = self.collection.query(
-            query_embeddings=[list(embedding)],
-            n_results=min(n, count),
-            where=where,
-            include=["documents", "metadatas", "distances"],
+        got = self._call(
+            "searching",
+            lambda c: c.query(
+                query_embeddings=[list(embedding)], n_results=min(n, count), where=where,
+                include=["documents", "metadatas", "distances"],
+            ),
         )
         rows = zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True)
         return [_passage(i, d, m, 1.0 - float(dist), dense=1.0 - float(dist)) for i, d, m, dist in rows]
@@ -181,7 +252,7 @@ class ChunkStore:
 
     def write_papers(self, items: Sequence[tuple[Paper, str, Sequence[Chunk], Sequence[str], Sequence[Sequence[float]]]]) -> int:
         """Upsert papers as (paper, hash, chunks, documents, embeddings); a paper never spans two calls."""
-        limit = max(1, int(self.client.get_max_batch_size()))
+        limit = max(1, int(self._call("reading the batch limit", lambda _c: self.client.get_max_batch_size())))
         batch: dict[str, list[Any]] = {"ids": [], "documents": [], "metadatas": [], "embeddings": []}
         written = 0
         for paper, digest, chunks, documents, vectors in items:
@@ -201,33 +272,31 @@ class ChunkStore:
         return written
 
     def _upsert(self, batch: dict[str, list[Any]]) -> None:
-        try:
-            self.collection.upsert(**batch)
-        except Exception as exc:
-            raise StoreError(f"writing to collection {self.name!r} failed: {exc}") from None
+        self._call("writing chunks", lambda c: c.upsert(**batch))
 
     def _drop_extra_chunks(self, counts: dict[str, int]) -> None:
         """Remove chunks left from an older, longer version of a paper."""
         ids = list(counts)
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
-            got = self.collection.get(where={"paper_id": {"$in": part}}, include=["metadatas"])
+            got = self._call("reading chunks", lambda c: c.get(where={"paper_id": {"$in": part}}, include=["metadatas"]))  # noqa: B023
             rows = zip(got["ids"], got["metadatas"], strict=True)
             extra = [cid for cid, meta in rows if int(meta.get("n", 0)) >= counts[str(meta["paper_id"])]]
             if extra:
-                self.collection.delete(ids=extra)
+                self._call("deleting chunks", lambda c: c.delete(ids=extra))  # noqa: B023
 
     def delete_papers(self, paper_ids: Sequence[str]) -> None:
         """Remove every chunk of these papers."""
         ids = list(paper_ids)
         for i in range(0, len(ids), 500):
-            self.collection.delete(where={"paper_id": {"$in": ids[i : i + 500]}})
+            part = ids[i : i + 500]
+            self._call("deleting papers", lambda c: c.delete(where={"paper_id": {"$in": part}}))  # noqa: B023
 
     def bump_revision(self) -> None:
         """Mark the collection as changed."""
-        meta = dict(self.client.get_collection(self.name, embedding_function=None).metadata or {})
+        meta = self._metadata()
         meta["revision"] = int(meta.get("revision", 0)) + 1
-        self.collection.modify(metadata=meta)
+        self._call("bumping the revision", lambda c: c.modify(metadata=meta))
 
 
 def _passage(

@@ -9,8 +9,29 @@ from assistant.models import Evidence
 from assistant.text import content_words
 
 _GENERIC = frozenset(
-    "large language model models llm llms learning via towards toward neural data training language code generation "
-    "evaluating exploring improving efficient using".split()
+    [
+        "large",
+        "language",
+        "model",
+        "models",
+        "llm",
+        "llms",
+        "learning",
+        "via",
+        "towards",
+        "toward",
+        "neural",
+        "data",
+        "training",
+        "language",
+        "code",
+        "generation",
+        "evaluating",
+        "exploring",
+        "improving",
+        "efficient",
+        "using",
+    ]
 )
 
 

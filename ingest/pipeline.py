@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from assistant.config import Settings
@@ -58,5 +59,33 @@ def ingest_report(
     finally:
         if bar is not None:
             bar.close()
+        if store is None and target is not None:
+            target.close()  # opened here: release it so other processes can open the store
     summary.warnings = report.warnings
     return summary
+
+
+def remove_papers(settings: Settings, paper_ids: Sequence[str], store: ChunkStore | None = None) -> int:
+    """Delete these papers, bump the collection revision and rebuild BM25; returns how many were stored."""
+    from assistant.errors import StoreError
+    from assistant.lexical import rebuild
+    from assistant.store import open_client
+
+    if store is None:
+        # Removing needs no embedder: open the collection under the model it was built with.
+        client = open_client(settings)
+        try:
+            meta = client.get_collection(settings.collection, embedding_function=None).metadata or {}
+        except Exception:
+            raise StoreError(f"collection {settings.collection!r} does not exist; run `python -m ingest` first") from None
+        model, dim = str(meta.get("embedding_model", "")), int(meta.get("embedding_dim", 0))
+        store = ChunkStore(client, settings.collection, model, dim, create=False)
+    wanted = set(paper_ids)
+    present = sorted(pid for pid in store.paper_states() if pid in wanted)
+    if not present:
+        return 0
+    store.bump_revision()  # as in sync: an index saved before the delete is stale even if we are killed mid-way
+    store.delete_papers(present)
+    store.bump_revision()
+    rebuild(store, lexical_folder(settings))
+    return len(present)

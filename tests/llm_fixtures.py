@@ -102,7 +102,8 @@ def start_llama_server(log_dir: Path, *, model_alias: str = MODEL_ALIAS, n_ctx: 
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"llama-server-{port}.log"
-    threads = max(1, min(4, os.cpu_count() or 1))
+    # Half the logical CPUs (about the physical cores): oversubscribed llama.cpp threads spin and crawl.
+    threads = max(1, min(4, (os.cpu_count() or 2) // 2))
     cmd = [
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(model), "--model_alias", model_alias,

@@ -184,6 +184,15 @@ def test_401_is_auth_and_server_echo_of_key_is_redacted() -> None:
         assert len(srv.seen) == 2
 
 
+def test_key_without_sk_prefix_is_redacted_too(caplog: pytest.LogCaptureFixture) -> None:
+    key = "plain-canary-key-7f3a9"
+    with FaultServer(Step("json", 500, err_body(f"upstream rejected {key}"))) as srv:
+        c = LLMClient(srv.base_url, "fault-model", key, max_retries=1)
+        c._sleep = lambda s: None
+        err = fail(lambda: drain(c), "server")
+    assert key not in str(err) and "[redacted]" in str(err) and key not in caplog.text
+
+
 def test_403_without_key_says_one_is_needed() -> None:
     with FaultServer(Step("json", 403, err_body("forbidden"))) as srv:
         c = LLMClient(srv.base_url, "fault-model", None, max_retries=0)
@@ -253,6 +262,7 @@ def test_stream_cut_half_way_keeps_partial_text() -> None:
         err = fail(lambda: drain(c, got), "stream_cut")
         assert got == WORDS[:2]
         assert "incomplete" in str(err)
+        assert c.last_usage is not None and c.last_usage.completion_tokens == c.count_tokens("".join(WORDS[:2]))
         assert len(srv.seen) == 1  # text already reached the caller: a retry would repeat it
 
 
@@ -261,6 +271,13 @@ def test_stream_without_finish_reason_is_cut() -> None:
         got: list[str] = []
         fail(lambda: drain(client(srv.base_url), got), "stream_cut")
     assert got == WORDS
+
+
+def test_drop_after_finish_reason_keeps_the_answer() -> None:
+    with FaultServer(Step("cut", events=[chunk("Done"), chunk(finish="stop")])) as srv:
+        c = client(srv.base_url)
+        assert drain(c) == "Done"
+    assert c.last_usage is not None and c.last_usage.completion_tokens > 0
 
 
 def test_drop_before_any_text_is_retried() -> None:
@@ -344,7 +361,7 @@ def test_mock_read_error_mid_stream_is_cut() -> None:
 
     got: list[str] = []
     c = mocked(handler, retries=3)
-    fail(lambda: [got.append(d) for d in c.stream(MESSAGES, 5)], "stream_cut")
+    fail(lambda: drain(c, got), "stream_cut")
     assert got == ["Par", "tial"]
 
 

@@ -1,0 +1,199 @@
+"""Benchmark parts that time retrieval and start-up: latency, the concurrent load run, CLI and app cold starts."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from assistant.models import Paper
+from assistant.text import sentence_spans
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation between closest ranks."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    at = (len(ordered) - 1) * q / 100
+    lo = int(at)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (at - lo)
+
+
+def cycle_to(items: Sequence[str], n: int) -> list[str]:
+    """The items repeated in order until there are n of them."""
+    if not items:
+        raise ValueError("no queries to run")
+    return [items[i % len(items)] for i in range(n)]
+
+
+def corpus_queries(papers: Sequence[Paper]) -> list[str]:
+    """Queries drawn from a corpus with no query set: each title, first and last abstract sentence."""
+    out: list[str] = []
+    for p in papers:
+        spans = sentence_spans(p.abstract)
+        out.append(p.title)
+        if spans:
+            out.append(p.abstract[spans[0][0] : spans[0][1]])
+        if len(spans) > 1:
+            out.append(p.abstract[spans[-1][0] : spans[-1][1]])
+    return out
+
+
+def paired_latency(runs: dict[str, Callable[[str], Any]], queries: Sequence[str], warmup: int = 3) -> dict[str, dict[str, float]]:
+    """Latency of several systems on the same queries, interleaved per query so load from other processes hits all alike."""
+    for q in queries[:warmup]:
+        for run in runs.values():
+            run(q)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for i, q in enumerate(queries):
+        order = list(runs.items())
+        for name, run in order if i % 2 == 0 else order[::-1]:
+            started = time.perf_counter()
+            run(q)
+            times[name].append(1000 * (time.perf_counter() - started))
+    return {
+        name: {
+            "queries": len(t),
+            "p50_ms": round(percentile(t, 50), 1),
+            "p95_ms": round(percentile(t, 95), 1),
+            "mean_ms": round(statistics.fmean(t), 1),
+        }
+        for name, t in times.items()
+    }
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MiB."""
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def peak_rss_mb(children: bool = False) -> float:
+    """Peak resident memory in MiB of this process, or of its largest waited-for child."""
+    import resource
+
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    return resource.getrusage(who).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def load_run(run: Callable[[str], Any], queries: Sequence[str], threads: int = 8) -> dict[str, Any]:
+    """Queries from `threads` threads at once, in two halves; counts errors and RSS growth between the halves."""
+    half = len(queries) // 2
+    errors: list[str] = []
+    times: list[float] = []
+
+    def one(q: str) -> None:
+        started = time.perf_counter()
+        try:
+            run(q)
+        except Exception as exc:  # a load run counts failures rather than stopping at the first
+            errors.append(f"{type(exc).__name__}: {exc}")
+        times.append(1000 * (time.perf_counter() - started))
+
+    rss_start = rss_mb()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(one, queries[:half]))
+        rss_half = rss_mb()
+        list(pool.map(one, queries[half:]))
+    seconds = time.perf_counter() - started
+    rss_end = rss_mb()
+    return {
+        "queries": len(queries),
+        "threads": threads,
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "seconds": round(seconds, 2),
+        "queries_per_second": round(len(queries) / seconds, 1),
+        "p50_ms": round(percentile(times, 50), 1),
+        "p95_ms": round(percentile(times, 95), 1),
+        "rss_start_mb": round(rss_start, 1),
+        "rss_half_mb": round(rss_half, 1),
+        "rss_end_mb": round(rss_end, 1),
+        "rss_growth_second_half": round((rss_end - rss_half) / rss_half, 4),
+    }
+
+
+def store_env(chroma_path: Path, index_dir: Path, collection: str) -> dict[str, str]:
+    """Environment for a child process that uses the given store, offline."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    env.update(
+        ASSISTANT_CHROMA_PATH=str(chroma_path),
+        ASSISTANT_INDEX_DIR=str(index_dir),
+        ASSISTANT_COLLECTION=collection,
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        ANONYMIZED_TELEMETRY="False",
+    )
+    return env
+
+
+def cli_cold_start(env: dict[str, str], question: str, runs: int = 2) -> dict[str, Any]:
+    """Seconds from `python -m assistant ask ...` starting to it exiting with the answer printed."""
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "assistant", "ask", question, "--json"], env=env, cwd=ROOT, capture_output=True, timeout=300
+        )
+        if proc.returncode != 0:
+            return {"ok": False, "error": proc.stderr.decode(errors="replace")[-300:]}
+        seconds.append(time.perf_counter() - started)
+    return {"ok": True, "runs": runs, "seconds": [round(s, 2) for s in seconds], "best_s": round(min(seconds), 2)}
+
+
+def app_cold_start(env: dict[str, str], timeout: float = 180.0) -> dict[str, Any]:
+    """Seconds from `streamlit run ui/app.py` starting until /_stcore/health answers, and until a first page fetch."""
+    import httpx
+
+    app = ROOT / "ui" / "app.py"
+    if not app.is_file():
+        return {"ok": False, "error": "ui/app.py not found"}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true", "--server.address", "127.0.0.1",
+           "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        health = None
+        while time.perf_counter() - started < timeout:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace")[-300:] if proc.stderr else ""
+                return {"ok": False, "error": f"streamlit exited with {proc.returncode}: {err}"}
+            try:
+                if httpx.get(f"{base}/_stcore/health", timeout=2).status_code == 200:
+                    health = time.perf_counter() - started
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        if health is None:
+            return {"ok": False, "error": f"no health answer within {timeout:.0f}s"}
+        page = httpx.get(base + "/", timeout=30)
+        first_page = time.perf_counter() - started
+        ok = page.status_code == 200
+        return {"ok": ok, "health_s": round(health, 2), "first_page_s": round(first_page, 2), "status": page.status_code}
+    except Exception as exc:  # the app is another helper's work in progress: report, never crash the bench
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

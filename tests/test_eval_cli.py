@@ -1,0 +1,88 @@
+"""`eval retrieval` on a tiny BEIR fixture, and a `bench --quick` smoke run on it."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.cli import main
+from assistant.config import Settings
+from assistant.evaluate import collection_name, load_split
+from tests.conftest import make_settings
+
+TINY = Path(__file__).parent / "data" / "beir-tiny"
+ROWS = {"pipeline", "dense", "bm25", "llamaindex"}
+METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("beir-tiny-store")
+
+
+def run(argv: list[str], settings: Settings) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(argv, settings=settings, out=out)
+    return code, out.getvalue()
+
+
+def test_load_split_reads_qrels() -> None:
+    split = load_split(TINY, "test")
+    assert len(split.queries) == 6
+    assert all(split.qrels[q] for q in split.queries)
+    assert list(load_split(TINY, "test", limit=2).queries) == list(split.queries)[:2]
+    assert collection_name(TINY) == "beir-tiny"
+
+
+@pytest.mark.slow
+def test_eval_retrieval_four_rows_json(tiny_store: Path) -> None:
+    settings = make_settings(tiny_store)
+    code, text = run(["eval", "retrieval", "--beir", str(TINY), "--json"], settings)
+    assert code == 0
+    rows = json.loads(text)
+    assert {r["row"] for r in rows} == ROWS
+    for r in rows:
+        assert r["queries"] == 6 and r["split"] == "test"
+        assert all(0.0 <= r[m] <= 1.0 for m in METRICS)
+        # 30 documents: every relevant one is within the first 100 papers of every system that ranks them all
+        # (BM25 leaves out papers sharing no term with the query).
+        assert r["recall@100"] == 1.0 or r["row"] == "bm25"
+    by_row = {r["row"]: r for r in rows}
+    assert by_row["pipeline"]["ndcg@10"] > 0.5
+    # Run again as text: the corpus is already there, so nothing is ingested and the table has the four systems.
+    code, text = run(["eval", "retrieval", "--beir", str(TINY), "--limit", "2"], settings)
+    assert code == 0
+    assert "ingested" not in text
+    assert "2 queries" in text and "llama-index" in text and "BM25 only" in text
+
+
+def test_eval_retrieval_rejects_missing_split(tmp_path: Path) -> None:
+    code, _ = run(["eval", "retrieval", "--beir", str(TINY), "--split", "dev"], make_settings(tmp_path))
+    assert code == 1
+
+
+@pytest.mark.slow
+def test_bench_quick_smoke(tiny_store: Path, tmp_path: Path) -> None:
+    settings = make_settings(tiny_store)
+    if not (tiny_store / "chroma").exists():
+        assert run(["eval", "retrieval", "--beir", str(TINY), "--rows", "bm25"], settings)[0] == 0
+    doc = tmp_path / "bench.md"
+    argv = [
+        "bench", "--quick", "--json", "--corpus", str(TINY / "corpus.jsonl"), "--beir", str(TINY), "--reuse", str(tiny_store),
+        "--queries", "20", "--load-queries", "40", "--threads", "4", "--skip", "app", "--write", str(doc),
+    ]
+    code, text = run(argv, settings)
+    assert code == 0
+    r = json.loads(text)
+    assert r["sample_ingest"]["chunks"] > 0 and r["sample_ingest"]["ratio"] > 0
+    assert r["sample_ingest"]["reingest"]["written_chunks"] == 0
+    assert r["beir_ingest"]["reingest"]["unchanged"] == 30
+    assert r["sample_latency"]["ours"]["queries"] == 20 and r["beir_latency"]["llamaindex"]["queries"] == 20
+    assert r["load"]["errors"] == 0 and r["load"]["queries"] == 40
+    assert r["cli_cold_start"]["ok"], r["cli_cold_start"]
+    assert r["machine"]["cores"] >= 1
+    block = doc.read_text()
+    assert "load run" in block and "re-ingest" in block and "<!-- bench:end -->" in block

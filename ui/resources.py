@@ -1,0 +1,171 @@
+"""Resources shared by every session (settings, embedder, assistant) and the corpus facts derived from the store."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import streamlit as st
+from pydantic import ValidationError
+
+from assistant import Settings, build_assistant
+from assistant.errors import AssistantError, StoreError
+from assistant.runtime import prepare_runtime, store_label
+
+if TYPE_CHECKING:
+    from assistant.answer import Assistant
+    from assistant.embed import Embedder
+    from assistant.store import ChunkStore
+    from ingest.loaders import LoadReport
+    from ingest.sync import SyncSummary
+
+log = logging.getLogger("ui")
+LLM_HINT = "Set ASSISTANT_LLM_BASE_URL and ASSISTANT_LLM_MODEL (and ASSISTANT_LLM_API_KEY if needed) in .env for written answers."
+
+
+@st.cache_resource(show_spinner=False)
+def get_settings() -> Settings:
+    """Settings from the environment and .env, read once per server process."""
+    settings = Settings()
+    prepare_runtime(settings)
+    return settings
+
+
+@st.cache_resource(show_spinner="Loading the embedding model…")
+def get_embedder() -> Embedder:
+    """One embedder for answering and for ingesting uploads, so the model is loaded once."""
+    from assistant.embed import build_embedder
+
+    return build_embedder(get_settings())
+
+
+@st.cache_resource(show_spinner="Opening the collection…")
+def get_assistant() -> Assistant:
+    """The assistant over the configured collection; a failure is not cached, so the next run retries."""
+    return build_assistant(get_settings(), embedder=get_embedder())
+
+
+def settings_or_error() -> Settings | None:
+    """The settings, or None after explaining which value in the environment or .env is wrong."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"ASSISTANT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        st.error(f"A setting in the environment or .env is invalid: {problems}. Fix it and reload the page.")
+        return None
+
+
+def load_assistant() -> Assistant | None:
+    """The cached assistant, or None after showing why it cannot start and how to fix it."""
+    settings = settings_or_error()
+    if settings is None:
+        return None
+    try:
+        return get_assistant()
+    except StoreError as exc:
+        if "does not exist" in str(exc):
+            st.error(
+                f"There is no collection at {store_label(settings)} yet: run ingest first (`make ingest`, or "
+                "`python -m ingest FILE`), upload a corpus on the Corpus page, or load the bundled sample here."
+            )
+            sample_button("missing")
+        else:
+            st.error(f"The paper store cannot be used: {exc}")
+            st.button("Retry", key="retry_store", icon=":material/refresh:")
+        return None
+    except AssistantError as exc:
+        st.error(f"The assistant could not start: {exc}")
+        st.button("Retry", key="retry_build", icon=":material/refresh:")
+        return None
+
+
+# -- corpus facts, recomputed only when the collection changes ------------------------------------
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The stored papers' metadata and the filter values they offer."""
+
+    papers: tuple[dict[str, Any], ...]
+    chunks: int
+    model: str
+    years: tuple[int, ...]
+    has_authors: bool
+    categories: tuple[str, ...]
+
+
+def store_key(store: ChunkStore) -> tuple[str, int, int]:
+    """Changes whenever the collection is written: its name, revision and chunk count."""
+    return (store.name, store.revision, store.count())
+
+
+@st.cache_resource(show_spinner="Reading the collection…", max_entries=4)
+def _corpus(_store: ChunkStore, key: tuple[str, int, int]) -> Corpus:
+    # cache_resource, not cache_data: the metadata of a large corpus is not copied on every rerun.
+    papers = tuple(_store.papers())
+    years = sorted({y for m in papers if isinstance(y := m.get("year"), int)})
+    cats = sorted({c for m in papers for c in str(m.get("categories", "")).split() if c})
+    return Corpus(papers, key[2], _store.model, tuple(years), any(m.get("authors") for m in papers), tuple(cats))
+
+
+def corpus(store: ChunkStore) -> Corpus:
+    """The collection's papers and facets, cached per revision."""
+    return _corpus(store, store_key(store))
+
+
+# -- ingesting ------------------------------------------------------------------------------------
+
+
+def flash(message: str, kind: str = "success") -> None:
+    """Keep a message to show after the next rerun."""
+    st.session_state["flash"] = (kind, message)
+
+
+def show_flash() -> None:
+    """Show (once) a message kept before a rerun."""
+    kept = st.session_state.pop("flash", None)
+    if kept:
+        kind, message = kept
+        getattr(st, kind, st.info)(message)
+
+
+def run_ingest(report: LoadReport, store: ChunkStore | None = None) -> SyncSummary:
+    """Ingest loaded papers with a progress bar; the caller reruns the page afterwards."""
+    from ingest.pipeline import ingest_report
+
+    bar = st.progress(0.0, text="Chunking and embedding…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(min(1.0, done / total) if total else 1.0, text=f"Embedding chunks: {done} of {total}")
+
+    summary = ingest_report(get_settings(), report, progress=progress, embedder=get_embedder(), store=store)
+    bar.empty()
+    return summary
+
+
+def summary_message(summary: SyncSummary, what: str) -> str:
+    """The ingest summary line plus the first few skipped-record warnings, as safe Markdown."""
+    from assistant.render import md_escape
+
+    lines = [f"Ingested {what}: {summary.line()}"]
+    if summary.warnings:
+        lines.append(f"{len(summary.warnings)} record(s) skipped, for example:")
+        lines += [f"- {md_escape(w)}" for w in summary.warnings[:5]]
+    return "\n".join(lines)
+
+
+def sample_button(where: str) -> None:
+    """A button that ingests the bundled sample corpus (72 abstracts) into the configured collection."""
+    label = "Ingest the bundled sample (72 abstracts)"
+    if not st.button(label, key=f"sample_{where}", type="primary", icon=":material/download:"):
+        return
+    from ingest.loaders import load_path, sample_corpus_path
+
+    try:
+        summary = run_ingest(load_path(sample_corpus_path()))
+    except AssistantError as exc:
+        st.error(f"Ingesting the sample failed: {exc}")
+        return
+    flash(summary_message(summary, "the bundled sample"))
+    st.rerun()
