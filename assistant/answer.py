@@ -13,10 +13,11 @@ from assistant import extractive
 from assistant.citations import check_citations
 from assistant.config import Settings
 from assistant.errors import LLMError
-from assistant.evidence import EvidenceBuilder, stems
+from assistant.evidence import EvidenceBuilder
 from assistant.models import Answer, Citation, Evidence, Filters, Mode, PaperHit, Timings, Usage
 from assistant.modes import resolve_mode
 from assistant.prompts import REFUSAL, SYSTEM, build_messages, looks_refused, rewrite_messages
+from assistant.relevance import refusal_reason, topic_query
 from assistant.retrieve import Retriever
 from assistant.rewrite import accept_rewrite, offline_rewrite
 from assistant.text import sentence_spans, words
@@ -154,18 +155,7 @@ class Assistant:
 
     def _refusal(self, question: str, hits: Sequence[PaperHit], evidence: Sequence[Evidence]) -> str:
         """Why the evidence is too weak to answer, or '' when it is strong enough."""
-        if not hits:
-            return "no papers matched"
-        best_dense = max((h.dense for h in hits if h.dense == h.dense), default=0.0)
-        if best_dense < self.settings.refusal_threshold:
-            return f"best match similarity {best_dense:.2f} is below {self.settings.refusal_threshold:.2f}"
-        q = stems(question)
-        if len(q) >= 3 and evidence:
-            text = " ".join(e.title + " " + e.abstract for e in evidence[:3])
-            missing = q - stems(text)
-            if len(missing) / len(q) > self.settings.refusal_missing_terms:
-                return "the closest abstracts do not mention " + ", ".join(sorted(missing)[:4])
-        return ""
+        return refusal_reason(question, hits, evidence, self.settings)
 
     def plan(
         self,
@@ -182,7 +172,7 @@ class Assistant:
         chosen = resolve_mode(question, mode)
         k = top_k or self.settings.top_k
         if chosen == "summarise":
-            hits = self.retriever.search(standalone, self.settings.summary_max_papers * 2, filters)
+            hits = self.retriever.search(topic_query(standalone), self.settings.summary_max_papers * 2, filters)
             top = hits[0].score if hits else 0.0
             hits = [h for h in hits if h.score >= self.settings.summary_threshold * top][: self.settings.summary_max_papers]
         elif chosen == "compare":
@@ -293,9 +283,8 @@ class Assistant:
         return [e for e in evidence if e.score >= self.settings.cite_ratio * top]
 
     def _coverage(self, plan: Plan, cited: set[int]) -> dict[str, Any]:
-        relevant = (
-            list(enumerate(plan.evidence, 1)) if plan.mode == "summarise" else list(enumerate(self._focus(plan.evidence), 1))
-        )
+        wide = plan.mode in ("summarise", "compare")
+        relevant = list(enumerate(plan.evidence if wide else self._focus(plan.evidence), 1))
         left = tuple(ev.title for n, ev in relevant if n not in cited)
         found = len(relevant)
         covered = sum(1 for n, _ in relevant if n in cited)

@@ -23,8 +23,12 @@ _RANGE = re.compile(rf"({_NUM})[ \t]*[{_DASH}][ \t]*({_NUM})")
 _SEPARATOR = "\u2009"
 _JOIN_LEFT = set(f"[0123456789 \t,;{_DASH}")
 _JOIN_RIGHT = set(f"]0123456789 \t,;{_DASH}")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.MULTILINE)
 _BACKTICKS = re.compile(r"`+")
+_SEP = re.compile(r"[,;]")
+_SENTENCE_CUT = re.compile(r"(?<=[a-z]{3})[.!?]\s+(?=[A-Z])")  # a plain sentence end, not "e.g. " or "Fig. 3"
+_SPACE_CUT = re.compile(r"\s+(?=\S)")
+_BLOCK = 1000
 _LINE = re.compile(r"[^\n]*")
 _BULLET = re.compile(r"^[ \t]*(?:>[ \t]*)*(?:[-*+•][ \t]+|\d{1,3}[.)][ \t]+)?")
 _EMPHASIS = re.compile(r"\*\*|__|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)")
@@ -45,7 +49,7 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _VERBATIM_MIN_WORDS = 5  # shorter quotes match by chance too easily
-_OVERLAP_VERBATIM = 0.9
+_NEGATIONS = frozenset({"not", "no", "never", "cannot", "without", "nor", "neither"})
 _LEXICAL_SCALE = 1.8
 
 
@@ -82,11 +86,11 @@ def _code_regions(text: str) -> list[tuple[int, int]]:
     """Sorted, disjoint spans of fenced code blocks and inline code spans."""
     regions: list[tuple[int, int]] = []
     fence: tuple[str, int, int] | None = None  # (fence char, length, block start)
-    for m in _LINE.finditer(text):
-        f = _FENCE.match(m.group())
-        if fence is None and f:
-            fence = (f.group(1)[0], len(f.group(1)), m.start())
-        elif fence and f and f.group(1)[0] == fence[0] and len(f.group(1)) >= fence[1] and not m.group()[f.end() :].strip():
+    for m in _FENCE.finditer(text):  # only fence-like lines, so long texts cost one regex scan
+        mark, rest = m.group(1), m.group(2)
+        if fence is None:
+            fence = (mark[0], len(mark), m.start())
+        elif mark[0] == fence[0] and len(mark) >= fence[1] and not rest.strip():
             regions.append((fence[2], m.end()))
             fence = None
     if fence is not None:  # an unclosed fence runs to the end, as in CommonMark
@@ -97,7 +101,7 @@ def _code_regions(text: str) -> list[tuple[int, int]]:
         i = bisect.bisect_right(starts, pos) - 1
         return i >= 0 and regions[i][0] <= pos < regions[i][1]
 
-    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(text) if not fenced(m.start())]
+    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(text) if not (regions and fenced(m.start()))]
     # An inline span closes at the next run of the same length; look that up in O(1) instead of rescanning.
     following: list[int | None] = [None] * len(runs)
     last: dict[int, int] = {}
@@ -125,8 +129,10 @@ def _code_regions(text: str) -> list[tuple[int, int]]:
 
 def _numbers(body: str) -> tuple[int, ...] | None:
     """The numbers of a marker body like "1, 3-5", or None when a range is reversed or absurd."""
+    if body.isdigit():  # the common "[3]"
+        return (int(body),)
     out: list[int] = []
-    for item in re.split(r"[,;]", body):
+    for item in _SEP.split(body):
         r = _RANGE.search(item)
         if r:
             lo, hi = int(r.group(1)), int(r.group(2))
@@ -222,9 +228,25 @@ def _plain(text: str) -> str:
     return _SPACE_BEFORE_PUNCT.sub(r"\1", _SPACES.sub(" ", out)).strip()
 
 
-def _is_heading(line: str) -> bool:
-    """Markdown headings and whole-line bold titles such as "**Title** [1]"."""
-    bare = strip_markers(line).strip()
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    """sentence_spans, fed blocks of about _BLOCK characters cut at a sentence end, so a huge line stays linear."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    while pos < len(text):
+        end = len(text)
+        if end - pos > _BLOCK:
+            # sentence_spans rescans from the last boundary for each abbreviation, quadratic on a long run of them.
+            lo, hi = pos + _BLOCK // 2, pos + _BLOCK
+            cuts = [m.end() for m in _SENTENCE_CUT.finditer(text, lo, hi)] or [m.end() for m in _SPACE_CUT.finditer(text, lo, hi)]
+            end = (cuts or [pos + _BLOCK])[-1]
+        spans.extend((s + pos, e + pos) for s, e in sentence_spans(text[pos:end]))
+        pos = end
+    return spans
+
+
+def _is_heading(masked_line: str) -> bool:
+    """Markdown headings and whole-line bold titles such as "**Title** [1]" (markers already blanked)."""
+    bare = masked_line.strip()
     return bare.startswith("#") or bool(_BOLD_LINE.match(bare))
 
 
@@ -245,18 +267,16 @@ def split_claims(text: str) -> list[Claim]:
             continue
         bullet = _BULLET.match(line.group())
         body_start = line.start() + (bullet.end() if bullet else 0)
-        body = text[body_start : line.end()]
-        if not _LETTER.search(body) or _is_heading(body):
-            continue
         lo, hi = bisect.bisect_left(marker_starts, body_start), bisect.bisect_left(marker_starts, line.end())
         own = [m for m in markers[lo:hi] if m.end <= line.end()]
         # Blank the markers so "X. [1] Y." splits after "X." and the marker can be handed back to it.
-        masked = list(body)
+        chars = list(text[body_start : line.end()])
         for m in own:
-            masked[m.start - body_start : m.end - body_start] = " " * (m.end - m.start)
-        spans = [[s + body_start, e + body_start] for s, e in sentence_spans("".join(masked))]
-        if not spans:
+            chars[m.start - body_start : m.end - body_start] = " " * (m.end - m.start)
+        masked = "".join(chars)
+        if not _LETTER.search(masked) or _is_heading(masked):
             continue
+        spans = [[s + body_start, e + body_start] for s, e in _sentence_spans(masked)]
         numbers: list[list[int]] = [[] for _ in spans]
         span_starts = [s for s, _ in spans]
         for m in own:
@@ -265,8 +285,8 @@ def split_claims(text: str) -> list[Claim]:
             numbers[k].extend(m.numbers)
             spans[k][0], spans[k][1] = min(spans[k][0], m.start), max(spans[k][1], m.end)
         for (s, e), nums in zip(spans, numbers, strict=True):
-            bare = strip_markers(text[s:e])
-            if _LETTER.search(bare) and not bare.rstrip().endswith(":"):
+            bare = masked[s - body_start : e - body_start].rstrip()
+            if _LETTER.search(bare) and not bare.endswith(":"):
                 claims.append(Claim(text[s:e], s, e, tuple(dict.fromkeys(nums))))
     return claims
 
@@ -296,16 +316,18 @@ def lexical_support(claim: str, sentence: str) -> float:
     return min(1.0, raw * _LEXICAL_SCALE)
 
 
+def _negated(tokens: list[str]) -> bool:
+    """Whether a sentence's words hold a negation, which overlap alone cannot see."""
+    return any(w in _NEGATIONS or w.endswith("n't") for w in tokens)
+
+
 def _verbatim(claim: str, sentence: str) -> bool:
-    """Whether the claim quotes the sentence (or vice versa) nearly word for word."""
-    cw, sw = " ".join(words(claim)), " ".join(words(sentence))
-    if not cw or not sw:
+    """Whether the claim quotes the sentence, or the sentence makes up most of the claim, word for word."""
+    cw, sw = words(claim), words(sentence)
+    if len(cw) < _VERBATIM_MIN_WORDS or len(sw) < _VERBATIM_MIN_WORDS or _negated(cw) != _negated(sw):
         return False
-    short, long_ = (cw, sw) if len(cw) <= len(sw) else (sw, cw)
-    if len(short.split()) >= _VERBATIM_MIN_WORDS and f" {short} " in f" {long_} ":
-        return True
-    a, b = set(content_words(claim)), set(content_words(sentence))
-    return len(a) >= _VERBATIM_MIN_WORDS and len(a & b) / len(a) >= _OVERLAP_VERBATIM and len(a & b) / max(len(b), 1) >= 0.6
+    c, s = f" {' '.join(cw)} ", f" {' '.join(sw)} "
+    return c in s or (s in c and len(sw) >= 0.6 * len(cw))  # a quote padded with more than a little is not a quote
 
 
 def _dot(u: Sequence[float], v: Sequence[float]) -> float:
@@ -322,7 +344,8 @@ def check_citations(text: str, evidence: Sequence[Evidence], embedder: Embedder 
     quote, otherwise the embedding cosine, or without an embedder `lexical_support` (content-word overlap,
     same threshold). A claim is supported when any cited paper reaches `threshold`. Uncited claims count
     as unsupported when substantive (three or more content words and not a refusal like "The collection
-    does not ..."); headings such as "**Title** [1]" are not claims, so their numbers still yield citations.
+    does not ..."); headings such as "**Title** [1]" and pointers such as "See [1]." are not checked, but
+    their numbers still yield citations, quoting the evidence's best sentence.
     """
     fixed, dropped = drop_invalid(text, len(evidence))
     claims = split_claims(fixed)
@@ -331,6 +354,8 @@ def check_citations(text: str, evidence: Sequence[Evidence], embedder: Embedder 
         abstract = evidence[n - 1].abstract
         papers[n] = [Sentence(abstract[s:e], s, e) for s, e in sentence_spans(abstract)]
     plains = [_plain(c.text) for c in claims]
+    # "See [1]." points at a source without asserting anything to check, like a heading does.
+    claims = [c if len(content_words(p)) >= 2 else Claim(c.text, c.start, c.end, ()) for c, p in zip(claims, plains, strict=True)]
     # scores[(claim index, n)] = score of each sentence of paper n for that claim.
     scores: dict[tuple[int, int], list[float]] = {}
     pending: list[tuple[int, int]] = []

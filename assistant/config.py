@@ -56,14 +56,15 @@ class Settings(BaseSettings):
     top_k: int = Field(5, description="Papers used to answer ask and compare questions.")
     candidate_chunks: int = Field(100, description="Chunks taken from each of dense and BM25 search before fusion.")
     fusion: str = Field("weighted", description="Fusion of dense and BM25 rankings: weighted or rrf.")
-    dense_weight: float = Field(0.6, description="Weight of the dense score in fusion (BM25 gets the rest).")
+    dense_weight: float = Field(0.5, description="Weight of the dense score in fusion (BM25 gets the rest).")
     chunks_per_paper: int = Field(2, description="Best chunks of a paper that count towards its score.")
-    summary_max_papers: int = Field(15, description="Most papers a summarise answer may cover.")
-    summary_threshold: float = Field(0.5, description="Relative relevance a paper needs to be included in a summary.")
+    summary_max_papers: int = Field(25, description="Most papers a summarise answer may cover.")
+    summary_threshold: float = Field(0.4, description="Relative relevance a paper needs to be included in a summary.")
     refusal_threshold: float = Field(0.35, description="Best dense similarity below which the question is refused.")
+    refusal_confident: float = Field(0.5, description="Best dense similarity from which no lexical check can refuse the question.")
     support_threshold: float = Field(0.45, description="Similarity an answer sentence needs to its cited sentences.")
     refusal_missing_terms: float = Field(
-        0.5, description="Share of question terms absent from the best abstracts above which the question is refused."
+        0.4, description="Share of question terms absent from the best abstracts above which the question is refused."
     )
     cite_ratio: float = Field(0.6, description="Relative score a paper needs, against the best, to be cited in a short answer.")
     evidence_sentences: int = Field(3, description="Sentences of evidence taken from each paper.")

@@ -7,7 +7,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -164,9 +164,13 @@ def _retrieval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
         raise InputError(f"{folder}: not a BEIR folder (no corpus.jsonl)")
     if not args.collection:
         settings = settings.model_copy(update={"collection": collection_name(folder)})
+    overrides = {"fusion": args.fusion, "dense_weight": args.dense_weight, "candidate_chunks": args.candidates}
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     split = load_split(folder, args.split, args.limit)
     ensure_ingested(settings, folder, None if args.json else out)
     retriever = build_assistant(settings).retriever
+    tuned = {k: v for k, v in (("normalise", args.normalise), ("rrf_k", args.rrf_k)) if v is not None}
+    retriever.params = replace(retriever.params, **tuned)
     rows = evaluate_retrieval(retriever, split, args.rows or ROWS)
     if args.json:
         print(json.dumps(rows), file=out)
@@ -308,6 +312,11 @@ def register(sub: Any) -> None:
     r.add_argument("--limit", type=int, help="only the first N queries of the split")
     r.add_argument("--rows", nargs="+", choices=ROWS, help="systems to run (default: all four)")
     r.add_argument("--collection", help="collection to use (default: named after the dataset folder)")
+    r.add_argument("--fusion", choices=["weighted", "rrf"], help="override ASSISTANT_FUSION for this run")
+    r.add_argument("--dense-weight", type=float, help="override ASSISTANT_DENSE_WEIGHT for this run")
+    r.add_argument("--normalise", choices=["zscore", "minmax"], help="score normalisation of weighted fusion (default: zscore)")
+    r.add_argument("--rrf-k", type=int, help="k of reciprocal rank fusion (default: 60)")
+    r.add_argument("--candidates", type=int, help="override ASSISTANT_CANDIDATE_CHUNKS for this run")
     r.add_argument("--json", action="store_true", help="print a JSON array with one object per system")
     r.set_defaults(func=_retrieval)
     q = kinds.add_parser("questions", help="answer a question set and score retrieval, citations, refusals and answer points")

@@ -18,8 +18,9 @@ from assistant.store import ChunkStore
 class FusionParams:
     """How dense and BM25 evidence combine into one paper score."""
 
-    method: str = "weighted"  # "weighted" (min-max normalised sum) or "rrf"
-    dense_weight: float = 0.6
+    method: str = "weighted"  # "weighted" (normalised weighted sum) or "rrf"
+    dense_weight: float = 0.5
+    normalise: str = "zscore"  # how "weighted" puts the two score scales together: "zscore" or "minmax"
     rrf_k: int = 60
     candidates: int = 100
     chunks_per_paper: int = 2
@@ -42,6 +43,16 @@ def _normalise(scores: dict[str, float]) -> dict[str, float]:
     return {k: (v - lo) / span if span > 1e-9 else 1.0 for k, v in scores.items()}
 
 
+def _standardise(scores: dict[str, float]) -> dict[str, float]:
+    """z-scores: unlike min-max, one outlying top score does not squash the rest of its list towards zero."""
+    if not scores:
+        return {}
+    values = list(scores.values())
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    return {k: (v - mean) / sd if sd > 1e-9 else 0.0 for k, v in scores.items()}
+
+
 def fuse(
     dense: Sequence[tuple[Passage, float]],
     lexical: Sequence[tuple[Passage, float]],
@@ -59,10 +70,15 @@ def fuse(
         for pid in papers:
             fused[pid] = sum(1.0 / (params.rrf_k + rank[pid] + 1) for rank in (d_rank, l_rank) if pid in rank)
     else:
-        dn, ln = _normalise(d_score), _normalise(l_score)
+        norm = _standardise if params.normalise == "zscore" else _normalise
+        dn, ln = norm(d_score), norm(l_score)
+        # A paper one list missed scores that list's floor: it ranked below everything the list returned.
+        d_floor, l_floor = min(dn.values(), default=0.0), min(ln.values(), default=0.0)
         w = params.dense_weight
         for pid in papers:
-            fused[pid] = w * dn.get(pid, 0.0) + (1 - w) * ln.get(pid, 0.0)
+            fused[pid] = w * dn.get(pid, d_floor) + (1 - w) * ln.get(pid, l_floor)
+        # Callers compare scores relative to the best (summary_threshold, cite_ratio): keep them in [0, 1].
+        fused = _normalise(fused)
     hits: list[PaperHit] = []
     for pid in sorted(papers, key=lambda p: -fused[p]):
         chunks: dict[str, Passage] = {}

@@ -25,7 +25,7 @@ def prepare_runtime(settings: Settings) -> None:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(tiktoken_cache()))
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "bm25s", "chromadb", "sentence_transformers", "transformers", "urllib3"):
+    for noisy in ("httpx", "httpcore", "openai", "bm25s", "chromadb", "sentence_transformers", "transformers", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:

@@ -117,7 +117,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = 0
     for match in _BOUNDARY.finditer(text):
-        if text[match.start()] == "." and _ABBREV.search(text[start : match.start() + 1]):
+        if text[match.start()] == "." and _ABBREV.search(text, max(start, match.start() - 16), match.start() + 1):
             continue
         end = match.end()
         seg = text[start:end]

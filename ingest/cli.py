@@ -35,7 +35,7 @@ def _settings_error(exc: ValidationError) -> str:
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        settings = settings or Settings()  # type: ignore[call-arg]
+        settings = settings or Settings()
         if args.collection:
             settings = settings.model_copy(update={"collection": args.collection})
         prepare_runtime(settings)

@@ -25,11 +25,12 @@ _PAGE_HEADER = re.compile(
 )
 _SPACE = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # lone halves from JSON escapes cannot be encoded as UTF-8
 
 
 def normalise(text: str) -> str:
     """Collapse whitespace runs, drop control characters, keep everything else."""
-    return _SPACE.sub(" ", _CONTROL.sub(" ", text)).strip()
+    return _SPACE.sub(" ", _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", text))).strip()
 
 
 def title_id(title: str) -> str:
@@ -53,6 +54,7 @@ class LoadReport:
 
     papers: list[Paper] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    skipped: int = 0  # records left out (malformed, empty); duplicates replaced by a later record are not counted
 
 
 class _Collector:
@@ -64,11 +66,13 @@ class _Collector:
         self.warn_cb = warn
         self.papers: dict[str, Paper] = {}
         self.warnings: list[str] = []
+        self.skipped = 0
 
-    def warn(self, line: int | None, problem: str) -> None:
+    def warn(self, line: int | None, problem: str, *, skip: bool = True) -> None:
         message = f"{self.where}{f':{line}' if line else ''}: {problem}"
         if self.strict:
             raise InputError(message)
+        self.skipped += skip
         self.warnings.append(message)
         if self.warn_cb:
             self.warn_cb(message)
@@ -81,7 +85,7 @@ class _Collector:
             self.warn(line, f"empty abstract for {paper.title[:60]!r}, record skipped")
             return
         if paper.id in self.papers:
-            self.warn(line, f"duplicate id {paper.id!r}, keeping the last one")
+            self.warn(line, f"duplicate id {paper.id!r}, keeping the last one", skip=False)
             del self.papers[paper.id]
         self.papers[paper.id] = paper
 
@@ -275,7 +279,7 @@ def load_text(
         _iter_json_lines(text, chosen, col)
     if not col.papers:
         raise InputError(f"{where}: no papers found (format {chosen})")
-    return LoadReport(papers=list(col.papers.values()), warnings=col.warnings)
+    return LoadReport(papers=list(col.papers.values()), warnings=col.warnings, skipped=col.skipped)
 
 
 def load_path(
@@ -300,9 +304,11 @@ def load_paths(
     """Read several inputs; a later paper with the same id replaces an earlier one."""
     merged: dict[str, Paper] = {}
     warnings: list[str] = []
+    skipped = 0
     for path in paths:
         report = load_path(path, fmt, strict=strict, warn=warn)
         warnings.extend(report.warnings)
+        skipped += report.skipped
         for paper in report.papers:
             if paper.id in merged:
                 message = f"{path}: duplicate id {paper.id!r} across inputs, keeping the last one"
@@ -313,7 +319,7 @@ def load_paths(
                     warn(message)
                 del merged[paper.id]
             merged[paper.id] = paper
-    return LoadReport(papers=list(merged.values()), warnings=warnings)
+    return LoadReport(papers=list(merged.values()), warnings=warnings, skipped=skipped)
 
 
 def sample_corpus_path() -> Path:

@@ -7,6 +7,7 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.embed import Embedder, build_embedder
+from assistant.errors import InputError
 from assistant.paths import lexical_folder
 from assistant.store import ChunkStore, existing_store, open_store
 from ingest.loaders import LoadReport
@@ -25,6 +26,12 @@ def ingest_report(
     store: ChunkStore | None = None,
 ) -> SyncSummary:
     """Sync loaded papers into the configured collection."""
+    if prune and report.skipped and not dry_run:
+        # A skipped record's paper would look removed from the input, and pruning would delete it from the store.
+        raise InputError(
+            f"--prune refused: {report.skipped} record(s) of the input were skipped (see the warnings) and their stored "
+            "papers would be removed; fix the input, or run without --prune"
+        )
     embedder = embedder or build_embedder(settings)
     target: ChunkStore | None = store
     if target is None:

@@ -70,7 +70,12 @@ def stored_hash(paper: Paper, chunk_tokens: int, chunk_overlap: int) -> str:
 def plan(
     papers: Sequence[Paper], store: ChunkStore | None, prune: bool, chunk_tokens: int = 0, chunk_overlap: int = 0
 ) -> Plan:
-    """Compare the input with what the store holds (None: a store that does not exist yet)."""
+    """Compare the input with what the store holds (None: a store that does not exist yet).
+
+    A paper id given twice counts once, with its last version (as the loaders keep it), so callers that
+    merge several reports cannot write one paper twice or count it twice.
+    """
+    papers = list({p.id: p for p in papers}.values())
     states = store.paper_states() if store is not None else {}
     write: list[tuple[Paper, str, bool]] = []
     unchanged = 0

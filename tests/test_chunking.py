@@ -99,7 +99,7 @@ def test_chunks_of_real_abstracts_hold_every_invariant(max_tokens: int, overlap:
 
 
 def test_sample_chunk_counts_at_default_settings() -> None:
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    s = Settings(_env_file=None)
     papers = load_path(sample_corpus_path()).papers
     chunks = chunk_papers(papers, s.chunk_tokens, s.chunk_overlap)
     assert set(chunks) == {p.id for p in papers}
@@ -110,7 +110,7 @@ def test_sample_chunk_counts_at_default_settings() -> None:
 def test_chunk_tokens_setting_is_respected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASSISTANT_CHUNK_TOKENS", "48")
     monkeypatch.setenv("ASSISTANT_CHUNK_OVERLAP", "12")
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    s = Settings(_env_file=None)
     assert (s.chunk_tokens, s.chunk_overlap) == (48, 12)
     count = token_counter()
     for paper in load_path(sample_corpus_path()).papers:
@@ -172,7 +172,7 @@ def test_chunks_are_deterministic() -> None:
 
 
 def test_title_and_chunk_fit_minilm_window(embedder) -> None:  # type: ignore[no-untyped-def]
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    s = Settings(_env_file=None)
     tokenizer = embedder.model.tokenizer
     window = embedder.max_tokens
     assert window == 256

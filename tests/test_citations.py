@@ -199,7 +199,8 @@ def test_claim_citing_the_wrong_paper_is_unsupported(papers: dict[str, Paper], e
 
 def test_one_good_number_among_several_supports_the_claim(papers: dict[str, Paper], embedder) -> None:  # type: ignore[no-untyped-def]
     ev = evidence_of(papers["SRL"], papers["LAMBDA"])
-    result = check_citations("Lambda's inspector agent debugs the code written by its programmer agent [1, 2].", ev, embedder, THRESHOLD)
+    text = "Lambda's inspector agent debugs the code written by its programmer agent [1, 2]."
+    result = check_citations(text, ev, embedder, THRESHOLD)
     assert result.unsupported == ()
 
 
@@ -260,3 +261,26 @@ def test_lexical_fallback_without_embedder(papers: dict[str, Paper]) -> None:
     assert len(check_citations(wrong, ev, None, THRESHOLD).unsupported) == 1
     assert lexical_support("", "anything") == 0.0
     assert 0.0 <= lexical_support("cores cores cores", "cores") <= 1.0
+
+
+def test_negated_or_padded_quote_is_not_taken_as_verbatim(papers: dict[str, Paper], embedder) -> None:  # type: ignore[no-untyped-def]
+    srl = papers["SRL"]
+    quote = srl.abstract[slice(*sentence_spans(srl.abstract)[5])]  # "The system architecture of SRL separates ..."
+    ev = evidence_of(srl)
+    counting = CountingEmbedder(embedder)
+    check_citations(f"{quote} [1]", ev, counting, THRESHOLD)
+    assert counting.calls == 0
+    negated = quote.replace("separates", "does not separate")
+    padded = quote.rstrip(".") + ", and it also won three Turing awards and cured a rare disease in its spare time."
+    for text in (f"{negated} [1]", f"{padded} [1]"):
+        result = check_citations(text, ev, counting, THRESHOLD)
+        assert result.citations[0].quotes[0].score < 1.0
+    assert counting.calls == 2
+
+
+def test_pointer_sentence_is_not_checked(papers: dict[str, Paper], embedder) -> None:  # type: ignore[no-untyped-def]
+    ev = evidence_of(papers["SRL"], papers["LAMBDA"])
+    result = check_citations("See [2].\n\nSRL is a distributed RL system designed to be scalable [1].", ev, embedder, THRESHOLD)
+    assert result.unsupported == ()
+    assert [c.n for c in result.citations] == [1, 2]
+    assert result.citations[1].quotes == (ev[1].sentences[0],)

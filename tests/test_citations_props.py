@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,7 +14,8 @@ from assistant.citations import cited_numbers, drop_invalid, parse_markers, spli
 # Characters that make markers, code spans, fences, lists and sentence ends, so bracket soup is common.
 SOUP = st.text(alphabet=st.sampled_from(list("[]()`~,;-–— 0123456789.!?#*>\n\t\x00aZé")), max_size=300)
 ANY = st.text(max_size=300)  # arbitrary unicode, NUL included
-TEXTS = st.one_of(SOUP, ANY, st.lists(st.sampled_from(["[1]", "[2, 3]", "[4-6]", "[0]", "[99]", "`", "```\n", "A b. ", "\n- "])).map("".join))
+PIECES = st.sampled_from(["[1]", "[2, 3]", "[4-6]", "[0]", "[99]", "`", "```\n", "A b. ", "\n- ", "**T** ", "# H\n"])
+TEXTS = st.one_of(SOUP, ANY, st.lists(PIECES).map("".join))
 SOURCES = st.integers(min_value=-3, max_value=10**12)
 
 
@@ -29,11 +32,14 @@ def check_markers(text: str) -> None:
 
 
 def check_claims(text: str) -> None:
+    markers = parse_markers(text)  # code spans depend on the whole text, so not re-parsed per claim
+    starts = [m.start for m in markers]
     end = 0
     for c in split_claims(text):
         assert end <= c.start < c.end <= len(text)
         assert text[c.start : c.end] == c.text
-        assert set(c.numbers) <= {n for m in parse_markers(c.text) for n in m.numbers}
+        inside = markers[bisect.bisect_left(starts, c.start) : bisect.bisect_left(starts, c.end)]
+        assert set(c.numbers) <= {n for m in inside if m.end <= c.end for n in m.numbers}
         end = c.end
 
 
@@ -67,33 +73,34 @@ def test_split_claims_spans(text: str) -> None:
     check_claims(text)
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.one_of(SOUP, ANY).filter(bool))
-def test_huge_inputs_stay_fast(fragment: str) -> None:
+def test_huge_inputs_do_not_crash(fragment: str) -> None:
     text = fragment * (1_000_000 // len(fragment) + 1)
-    started = time.monotonic()
     check_markers(text)
     check_drop(text, 3)
     check_claims(text)
-    assert time.monotonic() - started < 60
 
 
+@pytest.mark.slow
 def test_adversarial_inputs_stay_fast() -> None:
-    widths = "".join("`" * k + "x" for k in range(1, 1400))  # unmatched backtick runs of every length
+    # About 300 KB each: enough for quadratic work to blow the time limit by orders of magnitude.
+    widths = "".join("`" * k + "x" for k in range(1, 780))  # unmatched backtick runs of every length
     cases = [
-        "[" * 1_000_000,
-        "[1," * 300_000,
-        "[1-" * 300_000,
-        "[9 " * 300_000 + "[0]" + "]" * 300_000,
-        "A b. [1] " * 100_000,
-        "- X [99].\n" * 100_000,
+        "[" * 300_000,
+        "[1," * 100_000,
+        "[1-" * 100_000,
+        "[9 " * 100_000 + "[0]" + "]" * 100_000,
+        "A b. [1] " * 20_000,  # every boundary an abbreviation, which sentence_spans rescans
+        "- X [99].\n" * 30_000,
         widths,
-        "```\n" * 200_000,
-        "\x00[1]\x00" * 150_000,
+        "```\n" * 75_000,
+        "\x00[1]\x00" * 60_000,
     ]
     for text in cases:
         started = time.monotonic()
         check_markers(text)
         check_drop(text, 3)
         check_claims(text)
-        assert time.monotonic() - started < 30, text[:40]
+        assert time.monotonic() - started < 20, text[:40]

@@ -123,6 +123,22 @@ def test_malformed_json_line_is_skipped_or_fatal_with_strict(stored) -> None:  #
     assert_intact(tmp, before)
 
 
+def test_prune_refuses_an_input_with_skipped_records(stored, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Pruning after a skipped line would delete that paper (and here 70 others): refused, nothing written."""
+    tmp, before = stored
+    path = tmp / "malformed-prune.jsonl"
+    first, second = sample_lines(0, 1)
+    path.write_text(f'{first}\n{{"title": "cut off"\n{second}\n', encoding="utf-8")
+    done = run_main(capsys, tmp, str(path), "--prune")
+    assert_one_line_error(done, "error: --prune refused: 1 record(s) of the input were skipped", warnings=1)
+    assert_intact(tmp, before)
+    # a dry run may still show what pruning would do
+    done = run_main(capsys, tmp, str(path), "--prune", "--dry-run", "--json")
+    assert done.returncode == 0, done.stderr
+    assert (json.loads(done.stdout)["removed"], json.loads(done.stdout)["unchanged"]) == (70, 2)
+    assert_intact(tmp, before)
+
+
 def test_empty_title_or_abstract(stored, capsys) -> None:  # type: ignore[no-untyped-def]
     tmp, before = stored
     path = tmp / "empty-fields.jsonl"

@@ -16,10 +16,11 @@ import pytest
 from assistant.config import Settings
 from assistant.lexical import LexicalIndex, index_is_fresh
 from assistant.models import Chunk, Paper
+from assistant.paths import lexical_folder
 from assistant.store import ChunkStore, open_store
 from ingest.chunking import chunk_paper, embedding_text, token_counter
 from ingest.loaders import LoadReport, load_path, sample_corpus_path
-from ingest.pipeline import ingest_report, lexical_folder
+from ingest.pipeline import ingest_report
 from ingest.sync import stored_hash
 from tests.conftest import ROOT, make_settings
 
@@ -254,6 +255,16 @@ def test_new_chunk_settings_rechunk_stored_papers(tmp_path: Path, embedder, open
     count = token_counter()
     assert all(count(meta["text"]) <= 48 for _, _, meta in store.iter_chunks())
     assert ingest(small, papers, counting, store).unchanged == 4
+
+
+def test_a_paper_given_twice_is_written_once_in_its_last_version(tmp_path: Path, embedder, open_embedded) -> None:  # type: ignore[no-untyped-def]
+    first, other = sample_papers()[:2]
+    last = dataclasses.replace(first, abstract="The last version of this abstract wins.")
+    s = make_settings(tmp_path)
+    store = open_embedded(s)
+    summary = ingest(s, [first, other, last], CountingEmbedder(embedder, VECTORS), store)
+    assert (summary.added, summary.updated, summary.unchanged) == (2, 0, 0)
+    assert_store_matches(store, [last, other], s)
 
 
 def test_ingest_query_finds_the_paper(fresh, embedder) -> None:  # type: ignore[no-untyped-def]

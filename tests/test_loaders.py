@@ -173,6 +173,7 @@ def test_malformed_and_non_object_lines_are_skipped_with_file_and_line(tmp_path:
     assert report.warnings == seen
     assert seen[0].startswith(f"{path}:3: malformed JSON")
     assert seen[1] == f"{path}:4: line is not a JSON object, skipped"
+    assert report.skipped == 2
     with pytest.raises(InputError, match=re.escape(f"{path}:3: malformed JSON")):
         load_path(path, strict=True)
 
@@ -194,6 +195,7 @@ def test_empty_title_or_abstract_and_duplicate_ids(tmp_path: Path) -> None:
         f"{path}:2: empty abstract for 'No abstract', record skipped",
         f"{path}:5: duplicate id 'c', keeping the last one",
     ]
+    assert report.skipped == 2  # the replaced duplicate is not a skipped record
     with pytest.raises(InputError, match=re.escape(f"{path}:1: empty title")):
         load_path(path, strict=True)
 
@@ -205,6 +207,7 @@ def test_duplicate_ids_across_inputs_keep_the_last(tmp_path: Path) -> None:
     report = load_paths([one, two])
     assert [(p.id, p.title) for p in report.papers] == [("x", "New")]
     assert len(report.warnings) == 1 and "'x'" in report.warnings[0]
+    assert report.skipped == 0
     with pytest.raises(InputError, match="duplicate id 'x'"):
         load_paths([one, two], strict=True)
 

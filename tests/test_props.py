@@ -94,12 +94,6 @@ def test_load_text_ends_in_report_or_input_error(text: str, fmt: str | None) -> 
     load_or_input_error(text, fmt)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason="loaders.title_id/content_hash encode lone surrogates (JSON escapes like \\ud83d) as UTF-8 and crash; "
-    "fix: replace [\\ud800-\\udfff] with U+FFFD in ingest.loaders.normalise",
-)
 @pytest.mark.parametrize(
     "text",
     [

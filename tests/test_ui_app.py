@@ -26,6 +26,7 @@ def _clear_caches() -> None:
     resources.get_settings.clear()
     resources.get_assistant.clear()
     resources._corpus.clear()
+    resources._stats.clear()
     st.cache_data.clear()
 
 
@@ -94,6 +95,19 @@ def test_question_is_answered_with_numbered_sources_then_new_chat_clears(
     at.sidebar.button(key="new_chat").click().run()
     assert len(at.chat_message) == 0
     assert at.session_state["messages"] == []
+
+
+def test_refusal_is_a_warning_with_the_closest_papers(app_env: Path, sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_store(monkeypatch, sample_dir)
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.chat_input[0].set_value("What is the boiling point of tungsten in kelvin?").run()
+    assert not at.exception
+    assert not at.error
+    assert at.warning and "does not answer this question" in at.warning[0].value
+    assert "Closest papers found" in at.warning[0].value
+    # Only the closest papers are listed: the longer source list shown while answering is gone.
+    sources = [e.label for e in at.expander if e.label.startswith("**[")]
+    assert len(sources) == 3, sources
 
 
 def test_missing_collection_says_run_ingest(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -183,3 +197,19 @@ def test_answer_streams_from_a_real_llm(app_env: Path, sample_dir: Path, monkeyp
     assert "written by the LLM" in text and "first token" in text
     assert [e.label for e in at.expander if e.label.startswith("**[")], "the sources are listed under the answer"
     assert not [e.value for e in at.error], "a working LLM gives no error"
+
+
+def test_rendering_helpers_escape_source_text() -> None:
+    from ui.components import highlighted_markdown, merge_spans, safe_deltas, safe_markdown, safe_url
+
+    assert merge_spans([(5, 9), (0, 3), (2, 4), (8, 99), (7, 7)], 20) == [(0, 4), (5, 20)]
+    abstract = "Intro [x](javascript:y) <b>. Cited ![i](http://h/i.png) part. End *z*."
+    start = abstract.index("Cited")
+    end = abstract.index(" End")
+    marked = highlighted_markdown(abstract, [(start, end)])
+    assert marked.count(":color[") == 1
+    assert "\\[x\\](javascript:y)" in marked and "\\<b\\>" in marked and "\\!\\[i\\]" in marked and "\\*z\\*" in marked
+    assert safe_markdown("see ![x](http://h/x.png)") == "see !\\[x](http://h/x.png)"
+    assert "".join(safe_deltas(["a !", "[x](u) b!", ""])) == "a !\\[x](u) b!"
+    assert safe_url("javascript:alert(1)") is None
+    assert safe_url("https://example.org/a (b)") == "https://example.org/a%20%28b%29"

@@ -14,7 +14,7 @@ from assistant.feedback import append_feedback
 from assistant.models import Filters
 from assistant.render import md_escape
 from ui.components import render_actions, render_answer, render_sources, safe_deltas
-from ui.resources import LLM_HINT, corpus, get_settings, load_assistant, sample_button, settings_or_error, show_flash
+from ui.resources import LLM_HINT, corpus, get_settings, load_assistant, sample_button, settings_or_error, show_flash, stats
 
 if TYPE_CHECKING:
     from assistant.answer import Assistant
@@ -58,10 +58,10 @@ def sidebar(assistant: Assistant | None) -> Options:
             st.caption(md_escape(described))
             if assistant.llm is None:
                 st.caption(LLM_HINT)
-            facts = corpus(assistant.store)
             st.markdown("**Collection**")
-            stats = f"{len(facts.papers)} papers · {facts.chunks} chunks · embedding model {facts.model}"
-            st.caption(md_escape(f"{stats} · collection {assistant.store.name}"))
+            numbers = stats(assistant)
+            line = f"{numbers['papers']} papers · {numbers['chunks']} chunks · embedding model {numbers['embedding_model']}"
+            st.caption(md_escape(f"{line} · collection {numbers['collection']}"))
     return Options(None if mode == "auto" else mode, top_k, filters)
 
 
@@ -136,17 +136,23 @@ def ask(assistant: Assistant, question: str, options: Options) -> None:
     }
     messages.append(record)
     with st.chat_message("assistant"):
-        slot = st.empty()
+        # Two places: the live view is emptied when the answer is done, and the final view goes into a fresh
+        # container, because a block that replaces another keeps the old one's extra children on screen.
+        live = st.empty()
+        final = st.container()
         try:
-            with slot.container(), st.spinner("Searching the papers…"):
+            with live.container(), st.spinner("Searching the papers…"):
                 stream = assistant.stream(
                     question, mode=options.mode, history=history, filters=options.filters, top_k=options.top_k
                 )
             # The evidence is known before generation, so a failure while writing still leaves the sources.
             record["evidence"] = stream.evidence
-            with slot.container():
+            with live.container():
                 st.caption(f"Found {len(stream.evidence)} papers; writing the answer…")
-                st.write_stream(safe_deltas(stream))
+                text = st.container()
+                render_sources(stream.evidence, (), f"live-{key}")
+                with text:
+                    st.write_stream(safe_deltas(stream))
             answer = stream.result
         except AssistantError as exc:
             record["error"] = f"The question could not be answered: {md_escape(str(exc))}"
@@ -155,7 +161,8 @@ def ask(assistant: Assistant, question: str, options: Options) -> None:
             record["error"] = f"Unexpected error while answering ({type(exc).__name__}): {md_escape(str(exc))}"
         else:
             record.update(answer=answer, content=answer.text, error=None)
-        with slot.container():
+        live.empty()
+        with final:
             if record["answer"] is not None:
                 render_answer(record["answer"], key)
                 if record["answer"].text:

@@ -114,6 +114,16 @@ def corpus(store: ChunkStore) -> Corpus:
     return _corpus(store, store_key(store))
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _stats(_assistant: Assistant, key: tuple[str, int, int]) -> dict[str, Any]:
+    return _assistant.stats()
+
+
+def stats(assistant: Assistant) -> dict[str, Any]:
+    """Assistant.stats() (papers, chunks, embedding model), cached per revision of the collection."""
+    return _stats(assistant, store_key(assistant.store))
+
+
 # -- ingesting ------------------------------------------------------------------------------------
 
 
