@@ -14,7 +14,12 @@ class Settings(BaseSettings):
     """Every knob of the assistant; built at the entry points and passed down."""
 
     model_config = SettingsConfigDict(
-        env_prefix="ASSISTANT_", env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True, populate_by_name=True
+        env_prefix="ASSISTANT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_ignore_empty=True,
+        populate_by_name=True,
     )
 
     # Store
@@ -61,7 +66,9 @@ class Settings(BaseSettings):
     summary_max_papers: int = Field(25, description="Most papers a summarise answer may cover.")
     summary_threshold: float = Field(0.4, description="Relative relevance a paper needs to be included in a summary.")
     refusal_threshold: float = Field(0.35, description="Best dense similarity below which the question is refused.")
-    refusal_confident: float = Field(0.5, description="Best dense similarity from which no lexical check can refuse the question.")
+    refusal_confident: float = Field(
+        0.5, description="Best dense similarity from which no lexical check can refuse the question."
+    )
     support_threshold: float = Field(0.45, description="Similarity an answer sentence needs to its cited sentences.")
     refusal_missing_terms: float = Field(
         0.4, description="Share of question terms absent from the best abstracts above which the question is refused."
@@ -83,3 +90,18 @@ class Settings(BaseSettings):
     def server_mode(self) -> bool:
         """Whether the store is a Chroma server over HTTP."""
         return bool(self.chroma_host)
+
+
+def env_example() -> str:
+    """The text of `.env.example`: every setting with its description and default."""
+    lines = [
+        "# Every setting of the assistant, with its default. Copy to .env and edit.",
+        "# Variables use the ASSISTANT_ prefix; the LLM key also falls back to OPENAI_API_KEY.",
+        "",
+    ]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        lines.append(f"# {field.description}")
+        lines.append(f"# ASSISTANT_{name.upper()}=" if default is None else f"ASSISTANT_{name.upper()}={default}")
+        lines.append("")
+    return "\n".join(lines)

@@ -95,7 +95,9 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     port = free_port()
     chroma = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
     log = open(data / "server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([chroma, "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [chroma, "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=log
+    )
     try:
         wait_for_port(port, 60, proc)
         yield "127.0.0.1", port, data
