@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -101,17 +102,23 @@ def papers_in_order(passages: Iterable[Passage | Any], key: Callable[[Any], str]
     return list(seen)
 
 
+@lru_cache(maxsize=1)
+def _hf_embedding() -> Any:
+    """llama-index's HuggingFaceEmbedding of the packaged MiniLM, loaded once per process."""
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+    from assistant.embed import packaged_model_path
+
+    return HuggingFaceEmbedding(model_name=str(packaged_model_path()), device="cpu")
+
+
 def llamaindex_retriever(store: ChunkStore, depth: int | None = None) -> Any:
     """llama-index's default VectorStoreIndex retriever over our Chroma collection with the same MiniLM
     (its default similarity_top_k when depth is None)."""
     from llama_index.core import VectorStoreIndex
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    from assistant.embed import packaged_model_path
-
-    embed = HuggingFaceEmbedding(model_name=str(packaged_model_path()), device="cpu")
-    index = VectorStoreIndex.from_vector_store(ChromaVectorStore(chroma_collection=store.collection), embed_model=embed)
+    index = VectorStoreIndex.from_vector_store(ChromaVectorStore(chroma_collection=store.collection), embed_model=_hf_embedding())
     return index.as_retriever() if depth is None else index.as_retriever(similarity_top_k=depth)
 
 

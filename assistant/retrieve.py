@@ -26,12 +26,27 @@ class FusionParams:
     chunks_per_paper: int = 2
 
 
-def _paper_best(passages: Sequence[tuple[Passage, float]]) -> dict[str, list[tuple[Passage, float]]]:
-    grouped: dict[str, list[tuple[Passage, float]]] = {}
-    for passage, score in passages:
-        grouped.setdefault(passage.paper_id, []).append((passage, score))
-    for rows in grouped.values():
-        rows.sort(key=lambda r: -r[1])
+# (chunk id, paper id, score), best first: what fusion needs from each list, with or without the stored text.
+Ranked = Sequence[tuple[str, str, float]]
+
+
+@dataclass(frozen=True)
+class Fused:
+    """One candidate paper after fusion: its score, best scores on each side, and its chunks best first."""
+
+    paper_id: str
+    score: float
+    dense: float
+    lexical: float
+    chunk_ids: tuple[str, ...]
+
+
+def _grouped(rows: Ranked) -> dict[str, list[tuple[str, float]]]:
+    grouped: dict[str, list[tuple[str, float]]] = {}
+    for chunk_id, paper_id, score in rows:
+        grouped.setdefault(paper_id, []).append((chunk_id, score))
+    for chunks in grouped.values():
+        chunks.sort(key=lambda r: -r[1])
     return grouped
 
 
@@ -53,13 +68,9 @@ def _standardise(scores: dict[str, float]) -> dict[str, float]:
     return {k: (v - mean) / sd if sd > 1e-9 else 0.0 for k, v in scores.items()}
 
 
-def fuse(
-    dense: Sequence[tuple[Passage, float]],
-    lexical: Sequence[tuple[Passage, float]],
-    params: FusionParams,
-) -> list[PaperHit]:
-    """Aggregate chunk hits to papers (best chunk decides) and fuse the two rankings."""
-    d_best, l_best = _paper_best(dense), _paper_best(lexical)
+def fuse_ranked(dense: Ranked, lexical: Ranked, params: FusionParams) -> list[Fused]:
+    """Aggregate chunk scores to papers (the best chunk decides) and fuse the two paper rankings, best first."""
+    d_best, l_best = _grouped(dense), _grouped(lexical)
     d_score = {pid: rows[0][1] for pid, rows in d_best.items()}
     l_score = {pid: rows[0][1] for pid, rows in l_best.items()}
     papers = set(d_score) | set(l_score)
@@ -79,25 +90,41 @@ def fuse(
             fused[pid] = w * dn.get(pid, d_floor) + (1 - w) * ln.get(pid, l_floor)
         # Callers compare scores relative to the best (summary_threshold, cite_ratio): keep them in [0, 1].
         fused = _normalise(fused)
-    hits: list[PaperHit] = []
-    for pid in sorted(papers, key=lambda p: -fused[p]):
-        chunks: dict[str, Passage] = {}
-        for passage, _ in d_best.get(pid, []) + l_best.get(pid, []):
-            chunks.setdefault(passage.chunk_id, passage)
-        best = tuple(list(chunks.values())[: params.chunks_per_paper])
-        first = best[0]
-        hits.append(
-            PaperHit(
-                paper_id=pid,
-                title=first.title,
-                score=fused[pid],
-                dense=d_score.get(pid, math.nan),
-                lexical=l_score.get(pid, 0.0),
-                passages=best,
-                metadata=first.metadata,
-            )
-        )
-    return hits
+    out = []
+    for pid in sorted(papers, key=lambda p: (-fused[p], p)):
+        chunks = dict.fromkeys(c for c, _ in d_best.get(pid, []) + l_best.get(pid, []))
+        out.append(Fused(pid, fused[pid], d_score.get(pid, math.nan), l_score.get(pid, 0.0), tuple(chunks)))
+    return out
+
+
+def _hit(paper: Fused, passages: Sequence[Passage]) -> PaperHit:
+    first = passages[0]
+    return PaperHit(
+        paper_id=paper.paper_id,
+        title=first.title,
+        score=paper.score,
+        dense=paper.dense,
+        lexical=paper.lexical,
+        passages=tuple(passages),
+        metadata=first.metadata,
+    )
+
+
+def fuse(
+    dense: Sequence[tuple[Passage, float]],
+    lexical: Sequence[tuple[Passage, float]],
+    params: FusionParams,
+) -> list[PaperHit]:
+    """Aggregate chunk hits to papers (best chunk decides) and fuse the two rankings."""
+    by_id = {p.chunk_id: p for p, _ in [*dense, *lexical]}
+    ranked = fuse_ranked(
+        [(p.chunk_id, p.paper_id, s) for p, s in dense], [(p.chunk_id, p.paper_id, s) for p, s in lexical], params
+    )
+    return [_hit(f, [by_id[c] for c in f.chunk_ids[: params.chunks_per_paper]]) for f in ranked]
+
+
+def _paper_of(chunk_id: str) -> str:
+    return chunk_id.rsplit(":", 1)[0]
 
 
 class Retriever:
@@ -140,8 +167,36 @@ class Retriever:
         rows = [(p, scores[p.chunk_id]) for p in passages if not filters or filters.match(p.metadata)]
         return rows[:n]
 
+    def _dense_ranked(self, vector: Sequence[float], n: int) -> list[tuple[str, str, float]]:
+        """Nearest chunk ids and cosine similarities only: fetching 100 chunks' metadata costs more than the search."""
+        try:
+            got = self.store.collection.query(query_embeddings=[list(vector)], n_results=n, include=["distances"])
+        except Exception:
+            if self.store.count() == 0:
+                return []
+            raise
+        return [(cid, _paper_of(cid), 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0], strict=True)]
+
+    def _bm25_ranked(self, query: str, n: int) -> list[tuple[str, str, float]]:
+        return [(cid, _paper_of(cid), score) for cid, score in self.lexical.get().search(query, n)]
+
     def search(self, query: str, k: int = 5, filters: Filters | None = None) -> list[PaperHit]:
         """The k best papers for the query."""
         n = self.params.candidates
-        hits = fuse(self.dense(query, n, filters), self.bm25(query, n, filters), self.params)
-        return hits[:k]
+        if filters and filters.active():
+            # Metadata filters need every candidate's stored metadata, so they take the full path.
+            return fuse(self.dense(query, n, filters), self.bm25(query, n, filters), self.params)[:k]
+        ranked = fuse_ranked(self._dense_ranked(self.embedder.embed_query(query), n), self._bm25_ranked(query, n), self.params)
+        # Only the papers returned get their chunks fetched; a chunk deleted since indexing drops its paper, the next moves up.
+        per = self.params.chunks_per_paper
+        hits: list[PaperHit] = []
+        at = 0
+        while len(hits) < k and at < len(ranked):
+            batch = ranked[at : at + k - len(hits)]
+            at += len(batch)
+            fetched = {p.chunk_id: p for p in self.store.get([c for f in batch for c in f.chunk_ids[:per]])}
+            for f in batch:
+                passages = [fetched[c] for c in f.chunk_ids[:per] if c in fetched]
+                if passages:
+                    hits.append(_hit(f, passages))
+        return hits

@@ -13,7 +13,8 @@ from tests.conftest import ROOT
 
 def test_env_example_lists_every_setting_with_a_description() -> None:
     text = (ROOT / ".env.example").read_text()
-    assert text == env_example(), "regenerate: python -c 'from assistant.config import env_example; print(env_example(), end=\"\")' > .env.example"
+    regenerate = "python -c 'from assistant.config import env_example; print(env_example(), end=\"\")' > .env.example"
+    assert text == env_example(), f"regenerate with: {regenerate}"
     listed = set(re.findall(r"^#? ?ASSISTANT_([A-Z_]+)=", text, re.MULTILINE))
     fields = {name.upper() for name in Settings.model_fields}
     assert fields == listed
