@@ -169,13 +169,7 @@ class Retriever:
 
     def _dense_ranked(self, vector: Sequence[float], n: int) -> list[tuple[str, str, float]]:
         """Nearest chunk ids and cosine similarities only: fetching 100 chunks' metadata costs more than the search."""
-        try:
-            got = self.store.collection.query(query_embeddings=[list(vector)], n_results=n, include=["distances"])
-        except Exception:
-            if self.store.count() == 0:
-                return []
-            raise
-        return [(cid, _paper_of(cid), 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0], strict=True)]
+        return [(cid, _paper_of(cid), sim) for cid, sim in self.store.nearest(vector, n)]
 
     def _bm25_ranked(self, query: str, n: int) -> list[tuple[str, str, float]]:
         return [(cid, _paper_of(cid), score) for cid, score in self.lexical.get().search(query, n)]

@@ -248,6 +248,18 @@ class ChunkStore:
         rows = zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True)
         return [_passage(i, d, m, 1.0 - float(dist), dense=1.0 - float(dist)) for i, d, m, dist in rows]
 
+    def nearest(self, embedding: Sequence[float], n: int) -> list[tuple[str, float]]:
+        """Nearest chunk ids with cosine similarity only; skipping metadata keeps the hot path fast."""
+        try:
+            got = self._call(
+                "searching", lambda c: c.query(query_embeddings=[list(embedding)], n_results=n, include=["distances"])
+            )
+        except StoreError:
+            if self.count() == 0:  # Chroma refuses n_results on an empty collection
+                return []
+            raise
+        return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0], strict=True)]
+
     # -- writing -----------------------------------------------------------------------------
 
     def write_papers(self, items: Sequence[tuple[Paper, str, Sequence[Chunk], Sequence[str], Sequence[Sequence[float]]]]) -> int:
