@@ -165,7 +165,8 @@ def run_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> dict
             result["cli_cold_start"]["peak_rss_mb"] = round(peak_rss_mb(children=True), 1)
         if "app" not in args.skip:
             say("app cold start ...")
-            result["app_cold_start"] = app_cold_start(env_for(sample.chroma_path, sample.index_dir, sample.collection))
+            env = env_for(sample.chroma_path, sample.index_dir, sample.collection)
+            result["app_cold_start"] = app_cold_start(env, None if args.quick else f"What is {papers[0].title}?")
         beir = Path(args.beir) if args.beir else DEFAULT_BEIR
         if args.quick and not args.reuse:
             result["beir_skipped"] = "--quick without --reuse: no BEIR store to measure"
@@ -255,6 +256,10 @@ def markdown(r: dict[str, Any]) -> str:
     if "app_cold_start" in r:
         a = r["app_cold_start"]
         fig = f"health {a['health_s']} s, first page {a['first_page_s']} s" if a.get("ok") else f"not measured: {a.get('error')}"
+        if "first_answer_s" in a:
+            fig += f"; in chromium: chat input {a['chat_input_s']} s, first answer {a['first_answer_s']} s"
+        elif "browser" in a:
+            fig += f"; browser part {a['browser']}"
         lines.append(f"| app cold start (`streamlit run ui/app.py`) | {fig} | |")
     mem = r["memory"]
     lines.append(f"| peak resident memory of the bench process | {mem['peak_rss_mb']} MiB (at end {mem['rss_end_mb']} MiB) | |")
