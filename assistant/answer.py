@@ -14,7 +14,7 @@ from assistant.citations import check_citations
 from assistant.config import Settings
 from assistant.errors import LLMError
 from assistant.evidence import EvidenceBuilder
-from assistant.models import Answer, Citation, Evidence, Filters, Mode, PaperHit, Timings, Usage
+from assistant.models import Answer, Citation, Evidence, Filters, Mode, PaperHit, Sentence, Timings, Usage
 from assistant.modes import resolve_mode
 from assistant.prompts import REFUSAL, SYSTEM, build_messages, looks_refused, rewrite_messages
 from assistant.relevance import refusal_reason, topic_query
@@ -73,8 +73,7 @@ class Plan:
     evidence: tuple[Evidence, ...]
     refused: bool
     reason: str
-    coverage: str
-    left_out: tuple[str, ...]
+    rows: tuple[tuple[Evidence, dict[str, Sentence | None]], ...]
     table: tuple[dict[str, str], ...]
     themes: tuple[tuple[str, list[int]], ...]
     retrieval_seconds: float
@@ -182,12 +181,11 @@ class Assistant:
         qv = self.embedder.embed_query(standalone)
         evidence = self.evidence.build(standalone, hits, qv)
         reason = self._refusal(standalone, hits, evidence)
-        table: tuple[dict[str, str], ...] = ()
+        rows: tuple[tuple[Evidence, dict[str, Sentence | None]], ...] = ()
         themes: tuple[tuple[str, list[int]], ...] = ()
-        coverage = ""
         if not reason and chosen == "compare":
-            sentences = [self.evidence.all_sentences(h, standalone, qv) for h in hits]
-            table = tuple(extractive.table_dicts(extractive.compare_rows(evidence, sentences)))
+            # Rows are kept on the plan so the extractive answer reuses them instead of re-scoring every sentence.
+            rows = tuple(extractive.compare_rows(evidence, [self.evidence.all_sentences(h, standalone, qv) for h in hits]))
         if not reason and chosen == "summarise":
             vectors = [self._paper_vector(h) for h in hits]
             themes = tuple(group_themes(evidence, vectors))
@@ -199,9 +197,8 @@ class Assistant:
             tuple(evidence),
             bool(reason),
             reason,
-            coverage,
-            (),
-            table,
+            rows,
+            tuple(extractive.table_dicts(rows)),
             themes,
             time.perf_counter() - started,
         )
@@ -261,15 +258,8 @@ class Assistant:
         yield from self._generate_llm(stream, base)
 
     def _extractive(self, plan: Plan) -> tuple[str, list[Citation]]:
-        if plan.mode == "compare" and len(plan.evidence) > 1:
-            rows = extractive.compare_rows(
-                plan.evidence,
-                [
-                    [s for s in self.evidence.all_sentences(h, plan.standalone, self.embedder.embed_query(plan.standalone))]
-                    for h in plan.hits
-                ],
-            )
-            return extractive.compose_compare(rows)
+        if plan.mode == "compare" and len(plan.rows) > 1:
+            return extractive.compose_compare(plan.rows)
         if plan.mode == "summarise":
             n = len(plan.evidence)
             return extractive.compose_summary(plan.evidence, plan.themes, f"Cites {n} of the {n} relevant papers found.")
