@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shlex
 import sys
 import tempfile
@@ -268,11 +269,11 @@ def markdown(r: dict[str, Any]) -> str:
 
 
 def write_block(path: Path, block: str) -> None:
-    """Replace the marked results block in the file, or append it."""
+    """Replace the marked results block (markers on lines of their own) in the file, or append it."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
+    marked = re.compile(rf"^{re.escape(BEGIN)}$.*?^{re.escape(END)}$", re.MULTILINE | re.DOTALL)
+    if marked.search(text):
+        text = marked.sub(lambda _: block, text, count=1)
     else:
         text = text.rstrip() + ("\n\n" if text else "") + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
