@@ -84,7 +84,10 @@ class LexicalIndex:
         try:
             if self.ids:
                 self._retriever.save(str(tmp))
-            (tmp / "chunks.json").write_text(json.dumps({"ids": self.ids, "revision": self.revision, "count": self.count}))
+            # The tag makes every save's chunks.json unique, so a reader can tell when the folder was swapped away and
+            # back again (by a later save of an equal index) while it read the other files.
+            info = {"ids": self.ids, "revision": self.revision, "count": self.count, "save": tag}
+            (tmp / "chunks.json").write_text(json.dumps(info))
             with contextlib.suppress(FileNotFoundError):  # no index yet, or another writer is swapping
                 folder.rename(old)
             with contextlib.suppress(OSError):  # another writer's index went in first
