@@ -140,9 +140,9 @@ class Assistant:
                 log.warning("follow-up rewrite fell back to offline: %s", exc)
         return offline_rewrite(question, history)
 
-    def _compare_hits(self, query: str, k: int, filters: Filters | None) -> list[PaperHit]:
+    def _compare_hits(self, query: str, k: int, filters: Filters | None, vector: Sequence[float]) -> list[PaperHit]:
         """Main hits plus the best paper for each name in the question, so both sides are present."""
-        hits = self.retriever.search(query, k, filters)
+        hits = self.retriever.search(query, k, filters, vector)
         seen = {h.paper_id for h in hits}
         extra: list[PaperHit] = []
         for name in dict.fromkeys(m.group(1) for m in _NAME.finditer(query)):
@@ -170,15 +170,15 @@ class Assistant:
         standalone = self.standalone(question, history)
         chosen = resolve_mode(question, mode)
         k = top_k or self.settings.top_k
+        qv = self.embedder.embed_query(standalone)
         if chosen == "summarise":
             hits = self.retriever.search(topic_query(standalone), self.settings.summary_max_papers * 2, filters)
             top = hits[0].score if hits else 0.0
             hits = [h for h in hits if h.score >= self.settings.summary_threshold * top][: self.settings.summary_max_papers]
         elif chosen == "compare":
-            hits = self._compare_hits(standalone, k, filters)
+            hits = self._compare_hits(standalone, k, filters, qv)
         else:
-            hits = self.retriever.search(standalone, k, filters)
-        qv = self.embedder.embed_query(standalone)
+            hits = self.retriever.search(standalone, k, filters, qv)
         evidence = self.evidence.build(standalone, hits, qv)
         reason = self._refusal(standalone, hits, evidence)
         rows: tuple[tuple[Evidence, dict[str, Sentence | None]], ...] = ()

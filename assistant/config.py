@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     candidate_chunks: int = Field(100, description="Chunks taken from each of dense and BM25 search before fusion.")
     fusion: str = Field("weighted", description="Fusion of dense and BM25 rankings: weighted or rrf.")
     dense_weight: float = Field(0.5, description="Weight of the dense score in fusion (BM25 gets the rest).")
-    chunks_per_paper: int = Field(2, description="Best chunks of a paper that count towards its score.")
+    chunks_per_paper: int = Field(1, description="Best chunks fetched with each retrieved paper (the best one sets its score).")
     summary_max_papers: int = Field(25, description="Most papers a summarise answer may cover.")
     summary_threshold: float = Field(0.4, description="Relative relevance a paper needs to be included in a summary.")
     refusal_threshold: float = Field(0.35, description="Best dense similarity below which the question is refused.")

@@ -47,6 +47,7 @@ class LocalEmbedder:
         self.batch_size = batch_size
         self._path = path
         self._model: Any = None
+        self._mean_pooled: bool | None = None
 
     @property
     def model(self) -> Any:
@@ -82,7 +83,31 @@ class LocalEmbedder:
         return [list(map(float, v)) for v in vectors]
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed([text])[0]
+        """One query's vector; a mean-pooled model skips encode()'s batching machinery (about 1.5 ms a query)."""
+        if not self._is_mean_pooled():
+            return self.embed([text])[0]
+        import torch
+
+        model = self.model
+        with torch.inference_mode():
+            features = model.tokenizer([text], return_tensors="pt", truncation=True, max_length=model.max_seq_length)
+            hidden = model[0].auto_model(**features).last_hidden_state
+            mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            vector = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=1)
+        return [float(x) for x in vector[0].tolist()]
+
+    def _is_mean_pooled(self) -> bool:
+        """Whether the model is exactly transformer, mean pooling and (optionally) normalisation, as MiniLM is."""
+        if self._mean_pooled is None:
+            modules = list(self.model)
+            kinds = [type(m).__name__ for m in modules]
+            pooling = modules[1].get_config_dict() if len(modules) > 1 else {}
+            mean = pooling.get("pooling_mode") == "mean" or bool(pooling.get("pooling_mode_mean_tokens"))
+            others = [v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"]
+            only_mean = mean and not any(others)
+            self._mean_pooled = kinds in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"]) and only_mean
+            self._mean_pooled = self._mean_pooled and hasattr(modules[0], "auto_model")
+        return self._mean_pooled
 
 
 class OpenAIEmbedder:

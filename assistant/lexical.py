@@ -9,14 +9,20 @@ import os
 import re
 import shutil
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from assistant.store import ChunkStore
+import numpy as np
+
+from assistant.store import ChunkStore, local_bumps
 
 # llama-index's BM25Retriever wraps bm25s but pickles whole nodes; ids and a revision are all we need.
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+_quietened: list[bool] = []
 
 
 def _bm25s() -> Any:
@@ -24,13 +30,28 @@ def _bm25s() -> Any:
     overrides the level prepare_runtime chose and prints index-building chatter on stderr."""
     import bm25s
 
-    logging.getLogger("bm25s").setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+    if not _quietened:  # setLevel clears every logger's cache: once, not per query
+        logging.getLogger("bm25s").setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+        _quietened.append(True)
     return bm25s
 
 
 def index_folder(index_dir: Path, collection: str, where: str) -> Path:
     """Folder of one collection's index; `where` keeps embedded and server stores apart."""
     return index_dir / f"{_SAFE.sub('_', where)}__{_SAFE.sub('_', collection)}"
+
+
+_local = threading.local()
+
+
+def _stemmer() -> Any:
+    """One English stemmer per thread: building one costs more than stemming a query, and they are not shared safely."""
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        import Stemmer
+
+        stemmer = _local.stemmer = Stemmer.Stemmer("english")
+    return stemmer
 
 
 class LexicalIndex:
@@ -44,10 +65,8 @@ class LexicalIndex:
 
     @staticmethod
     def _tokenize(texts: list[str]) -> Any:
-        import Stemmer
-
         bm25s = _bm25s()
-        return bm25s.tokenize(texts, stopwords="en", stemmer=Stemmer.Stemmer("english"), return_ids=False, show_progress=False)
+        return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
 
     @classmethod
     def build(cls, ids: list[str], texts: list[str], revision: int) -> LexicalIndex:
@@ -55,9 +74,7 @@ class LexicalIndex:
         bm25s = _bm25s()
         retriever = bm25s.BM25()
         if texts:
-            import Stemmer
-
-            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=Stemmer.Stemmer("english"), show_progress=False)
+            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), show_progress=False)
             retriever.index(tokens, show_progress=False)
         return cls(retriever, ids, revision, len(ids))
 
@@ -119,32 +136,57 @@ class LexicalIndex:
         tokens = self._tokenize([query])
         if not tokens or not tokens[0]:
             return []
-        docs, scores = self._retriever.retrieve(tokens, k=min(k, len(self.ids)), show_progress=False, n_threads=1)
-        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+        # Scoring the known terms and selecting the top k here skips retrieve()'s per-call executor and progress
+        # machinery: 0.3 ms instead of 1.2 ms a query on SciFact, with the same scores.
+        vocab = self._retriever.vocab_dict
+        term_ids = [vocab[t] for t in tokens[0] if t in vocab]
+        if not term_ids:
+            return []
+        scores = self._retriever.get_scores_from_ids(term_ids)
+        k = min(k, len(scores))
+        # Everything scoring at least the k-th best (ties included, so the cut does not depend on partition order),
+        # then best first with ties by document number.
+        floor = np.partition(scores, len(scores) - k)[len(scores) - k]
+        top = np.flatnonzero(scores >= floor)
+        top = top[np.lexsort((top, -scores[top]))][:k]
+        return [(self.ids[int(d)], float(scores[d])) for d in top if scores[d] > 0]
 
 
 class LexicalCache:
-    """Keeps one loaded index per store and reloads it when the store's revision moves."""
+    """Keeps one loaded index per store and reloads it when the store's revision moves.
 
-    def __init__(self, store: ChunkStore, folder: Path) -> None:
+    Reading the revision costs a store round trip (0.6 ms embedded), as much as the BM25 search itself, so it is
+    read at most every `recheck_s` seconds; a write by this process is seen at once, another process's within that.
+    A stale index is still safe: chunks deleted since indexing drop out when their text is fetched.
+    """
+
+    def __init__(self, store: ChunkStore, folder: Path, recheck_s: float = 1.0) -> None:
         self.store = store
         self.folder = folder
+        self.recheck_s = recheck_s
         self._index: LexicalIndex | None = None
+        self._checked = (-1, -float("inf"))  # (local bumps, monotonic time) when the revision was last read
         self._lock = threading.Lock()
 
     def get(self, revision: int | None = None) -> LexicalIndex:
         """The index matching the store's revision, loading or rebuilding it when stale."""
+        bumps, now = local_bumps(), time.monotonic()
+        with self._lock:
+            index, (seen, at) = self._index, self._checked
+        if revision is None and index is not None and seen == bumps and now - at < self.recheck_s:
+            return index
         current = self.store.revision if revision is None else revision
         with self._lock:
-            if self._index is not None and self._index.revision == current:
-                return self._index
-            loaded = LexicalIndex.load(self.folder)
-            if loaded is None or loaded.revision != current or loaded.count != self.store.count():
-                loaded = LexicalIndex.from_store(self.store)
-                with contextlib.suppress(OSError):  # a read-only index folder still gets a working in-memory index
-                    loaded.save(self.folder)
-            self._index = loaded
-            return loaded
+            if self._index is None or self._index.revision != current:
+                loaded = LexicalIndex.load(self.folder)
+                if loaded is None or loaded.revision != current or loaded.count != self.store.count():
+                    loaded = LexicalIndex.from_store(self.store)
+                    with contextlib.suppress(OSError):  # a read-only index folder still gets a working in-memory index
+                        loaded.save(self.folder)
+                self._index = loaded
+            if revision is None:
+                self._checked = (bumps, now)
+            return self._index
 
 
 def rebuild(store: ChunkStore, folder: Path) -> LexicalIndex:

@@ -23,7 +23,7 @@ class FusionParams:
     normalise: str = "zscore"  # how "weighted" puts the two score scales together: "zscore" or "minmax"
     rrf_k: int = 60
     candidates: int = 100
-    chunks_per_paper: int = 2
+    chunks_per_paper: int = 1  # the best chunk carries the paper's metadata and whole abstract; more only cost fetch time
 
 
 # (chunk id, paper id, score), best first: what fusion needs from each list, with or without the stored text.
@@ -68,8 +68,11 @@ def _standardise(scores: dict[str, float]) -> dict[str, float]:
     return {k: (v - mean) / sd if sd > 1e-9 else 0.0 for k, v in scores.items()}
 
 
-def fuse_ranked(dense: Ranked, lexical: Ranked, params: FusionParams) -> list[Fused]:
-    """Aggregate chunk scores to papers (the best chunk decides) and fuse the two paper rankings, best first."""
+def fuse_ranked(dense: Ranked, lexical: Ranked, params: FusionParams, limit: int | None = None) -> list[Fused]:
+    """Aggregate chunk scores to papers (the best chunk decides) and fuse the two paper rankings, best first.
+
+    `limit` keeps only the best papers; every paper still counts towards the score normalisation.
+    """
     d_best, l_best = _grouped(dense), _grouped(lexical)
     d_score = {pid: rows[0][1] for pid, rows in d_best.items()}
     l_score = {pid: rows[0][1] for pid, rows in l_best.items()}
@@ -90,8 +93,9 @@ def fuse_ranked(dense: Ranked, lexical: Ranked, params: FusionParams) -> list[Fu
             fused[pid] = w * dn.get(pid, d_floor) + (1 - w) * ln.get(pid, l_floor)
         # Callers compare scores relative to the best (summary_threshold, cite_ratio): keep them in [0, 1].
         fused = _normalise(fused)
+    order = sorted(papers, key=lambda p: (-fused[p], p))
     out = []
-    for pid in sorted(papers, key=lambda p: (-fused[p], p)):
+    for pid in order if limit is None else order[:limit]:
         chunks = dict.fromkeys(c for c, _ in d_best.get(pid, []) + l_best.get(pid, []))
         out.append(Fused(pid, fused[pid], d_score.get(pid, math.nan), l_score.get(pid, 0.0), tuple(chunks)))
     return out
@@ -174,18 +178,28 @@ class Retriever:
     def _bm25_ranked(self, query: str, n: int) -> list[tuple[str, str, float]]:
         return [(cid, _paper_of(cid), score) for cid, score in self.lexical.get().search(query, n)]
 
-    def search(self, query: str, k: int = 5, filters: Filters | None = None) -> list[PaperHit]:
-        """The k best papers for the query."""
+    def search(
+        self, query: str, k: int = 5, filters: Filters | None = None, vector: Sequence[float] | None = None
+    ) -> list[PaperHit]:
+        """The k best papers for the query (`vector`: its embedding, when the caller already has it)."""
         n = self.params.candidates
         if filters and filters.active():
             # Metadata filters need every candidate's stored metadata, so they take the full path.
-            return fuse(self.dense(query, n, filters), self.bm25(query, n, filters), self.params)[:k]
-        ranked = fuse_ranked(self._dense_ranked(self.embedder.embed_query(query), n), self._bm25_ranked(query, n), self.params)
+            return fuse(self.dense(query, n, filters, vector), self.bm25(query, n, filters), self.params)[:k]
+        vector = self.embedder.embed_query(query) if vector is None else vector
+        dense, lexical = self._dense_ranked(vector, n), self._bm25_ranked(query, n)
+        limit: int | None = 2 * k  # building every candidate's record costs more than fusing the scores
+        ranked = fuse_ranked(dense, lexical, self.params, limit)
         # Only the papers returned get their chunks fetched; a chunk deleted since indexing drops its paper, the next moves up.
         per = self.params.chunks_per_paper
         hits: list[PaperHit] = []
         at = 0
-        while len(hits) < k and at < len(ranked):
+        while len(hits) < k:
+            if at >= len(ranked):
+                if limit is None or len(ranked) < limit:
+                    break
+                limit, ranked = None, fuse_ranked(dense, lexical, self.params)  # more deleted chunks than spares
+                continue
             batch = ranked[at : at + k - len(hits)]
             at += len(batch)
             fetched = {p.chunk_id: p for p in self.store.get([c for f in batch for c in f.chunk_ids[:per]])}

@@ -229,9 +229,16 @@ class ChunkStore:
         """Chunks by id; ids no longer stored are left out."""
         if not ids:
             return []
-        got = self._call("reading chunks", lambda c: c.get(ids=list(ids), include=["documents", "metadatas"]))
-        by_id = {i: _passage(i, d, m, 0.0) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)}
-        return [by_id[i] for i in ids if i in by_id]
+        # The chunk's text is in its metadata (the document adds the title for embedding), so documents are
+        # read only for chunks written without it.
+        got = self._call("reading chunks", lambda c: c.get(ids=list(ids), include=["metadatas"]))
+        metas = dict(zip(got["ids"], got["metadatas"], strict=True))
+        bare = [i for i, m in metas.items() if not m or "text" not in m]
+        documents: dict[str, str | None] = {}
+        if bare:
+            more = self._call("reading chunks", lambda c: c.get(ids=bare, include=["documents"]))
+            documents = dict(zip(more["ids"], more["documents"], strict=True))
+        return [_passage(i, documents.get(i), metas[i], 0.0) for i in ids if i in metas]
 
     def query(self, embedding: Sequence[float], n: int, where: dict[str, Any] | None = None) -> list[Passage]:
         """Nearest chunks by cosine similarity (1 - distance), best first."""
@@ -309,6 +316,19 @@ class ChunkStore:
         meta = self._metadata()
         meta["revision"] = int(meta.get("revision", 0)) + 1
         self._call("bumping the revision", lambda c: c.modify(metadata=meta))
+        _bump_local()
+
+
+_local_bumps = [0]  # revisions this process has bumped, on any store: readers skip the wait on their own writes
+
+
+def _bump_local() -> None:
+    _local_bumps[0] += 1
+
+
+def local_bumps() -> int:
+    """How many times this process has bumped a collection's revision."""
+    return _local_bumps[0]
 
 
 def _passage(

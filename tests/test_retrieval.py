@@ -1,0 +1,108 @@
+"""The retrieval hot path's shortcuts give the same results as the slow paths they replace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.lexical import LexicalCache, LexicalIndex
+from assistant.retrieve import FusionParams, Retriever
+from assistant.store import ChunkStore, open_store
+from ingest.loaders import LoadReport, load_path, sample_corpus_path
+from tests.conftest import make_settings
+
+
+def test_query_embedding_matches_batch_embedding(embedder: Any) -> None:
+    """The single-query path (straight through the model) gives encode()'s vectors, long and odd inputs included."""
+    queries = [
+        "which work finds an optimizer by searching over programs?",
+        "CoGEX versus Think-and-Execute",
+        "Ünïcödé — 数学 reasoning, émojis 🤖 and\ttabs",
+        " ".join(["parameter-efficient fine-tuning of large language models"] * 80),  # past the 256 word-piece limit
+        "a",
+    ]
+    for q in queries:
+        fast, slow = embedder.embed_query(q), embedder.embed([q])[0]
+        assert len(fast) == len(slow) == 384
+        assert max(abs(a - b) for a, b in zip(fast, slow, strict=True)) < 1e-5, q
+
+
+def test_bm25_search_matches_bm25s_retrieve() -> None:
+    """Our top-k selection returns bm25s's own scores in order, ties broken by document number."""
+    texts = [f"graph neural networks for topic {i % 7} with {'attention ' * (i % 3)}and pruning" for i in range(120)]
+    texts += ["protein folding", "", "graph graph graph"]
+    ids = [f"p{i}:0" for i in range(len(texts))]
+    index = LexicalIndex.build(ids, texts, revision=1)
+    for query, k in (("graph attention pruning", 10), ("topic 3 graph", 200), ("protein", 5), ("unknownword", 5)):
+        hits = index.search(query, k)
+        tokens = LexicalIndex._tokenize([query])[0]
+        retriever = index._retriever
+        term_ids = [retriever.vocab_dict[t] for t in tokens if t in retriever.vocab_dict]
+        expected = retriever.get_scores_from_ids(term_ids) if term_ids else None
+        if expected is None:
+            assert hits == []
+            continue
+        ranked = sorted((i for i in range(len(ids)) if expected[i] > 0), key=lambda i: (-expected[i], i))[:k]
+        assert [cid for cid, _ in hits] == [ids[i] for i in ranked]
+        assert [round(s, 5) for _, s in hits] == [round(float(expected[i]), 5) for i in ranked]
+        _, scores = retriever.retrieve([tokens], k=min(k, len(ids)), show_progress=False, n_threads=1)
+        assert sorted(round(float(s), 5) for s in scores[0] if s > 0) == sorted(round(s, 5) for _, s in hits)
+
+
+@pytest.fixture
+def small_store(tmp_path: Path, embedder: Any) -> Any:
+    """Twelve sample papers in an embedded store of their own: (settings, store)."""
+    from ingest.pipeline import ingest_report
+
+    s = make_settings(tmp_path)
+    papers = load_path(sample_corpus_path()).papers[:12]
+    ingest_report(s, LoadReport(papers=papers), embedder=embedder)
+    store = open_store(s, embedder.name, embedder.dim)
+    yield s, store
+    store.close()
+
+
+def _folder(s: Any) -> Path:
+    from assistant.paths import lexical_folder
+
+    return lexical_folder(s)
+
+
+def test_cache_sees_own_writes_at_once_and_others_after_the_recheck(small_store: tuple[Any, ChunkStore]) -> None:
+    s, store = small_store
+    cache = LexicalCache(store, _folder(s), recheck_s=3600)
+    first = cache.get()
+    assert first.revision == store.revision
+
+    # Another process bumps the revision: this process did not, so the cache keeps its index until the recheck.
+    meta = dict(store.collection.metadata or {})
+    meta["revision"] = int(meta.get("revision", 0)) + 1
+    store.collection.modify(metadata=meta)
+    assert cache.get() is first
+    cache.recheck_s = 0.0
+    second = cache.get()
+    assert second.revision == store.revision == first.revision + 1
+
+    # A write by this process is seen on the next call, whatever the recheck interval.
+    cache.recheck_s = 3600
+    assert cache.get() is second
+    store.bump_revision()
+    assert cache.get().revision == store.revision == second.revision + 1
+
+
+def test_search_fills_k_when_the_best_papers_were_deleted(small_store: tuple[Any, ChunkStore], embedder: Any) -> None:
+    """More deleted papers than the spares fused up front: the search goes on down the full ranking."""
+    s, store = small_store
+    cache = LexicalCache(store, _folder(s), recheck_s=3600)
+    lexical_only = FusionParams(dense_weight=0.0)  # fused order is the BM25 order, so the deleted papers come first
+    retriever = Retriever(store, embedder, cache, lexical_only)
+    query = "language models reasoning with code and program execution"
+    before = [h.paper_id for h in retriever.search(query, 10)]
+    assert len(before) >= 8
+    store.delete_papers(before[:5])  # without bumping the revision: the cached index still holds them
+
+    hits = retriever.search(query, 2)
+    assert [h.paper_id for h in hits] == before[5:7]
+    assert all(h.passages and h.title for h in hits)
