@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     )
     embedding_api_key: SecretStr | None = Field(None, description="API key for the embeddings endpoint.")
     embedding_batch_size: int = Field(64, description="Texts embedded per batch.")
+    ingest_window: int = Field(
+        512, description="Chunks embedded together, sorted by length so batches pad less, then written; a kill loses these."
+    )
 
     # Chunking
     chunk_tokens: int = Field(160, description="Largest chunk size in tiktoken tokens (title excluded).")

@@ -59,8 +59,8 @@ def ingest_report(
             index_folder=lexical_folder(settings),
             prune=prune,
             dry_run=dry_run,
-            # Write every embedding batch: a killed ingest loses at most one batch of work.
-            batch_chunks=max(1, settings.embedding_batch_size),
+            batch_chunks=max(1, settings.ingest_window),
+            embed_batch=max(1, settings.embedding_batch_size),
             progress=progress,
         )
     finally:

@@ -101,12 +101,15 @@ def sync(
     index_folder: Path,
     prune: bool = False,
     dry_run: bool = False,
-    batch_chunks: int = 256,
+    batch_chunks: int = 512,
+    embed_batch: int = 64,
     progress: Progress | None = None,
 ) -> SyncSummary:
     """Bring the store in line with `papers`; safe to kill and re-run at any point.
 
-    `store` may be None only for a dry run against a collection that does not exist yet.
+    Papers are embedded in windows of about `batch_chunks` chunks and each window is written once embedded, so a
+    kill loses at most one window of work. `store` may be None only for a dry run against a collection that does
+    not exist yet.
     """
     if store is None and not dry_run:
         raise ValueError("sync needs a store unless it is a dry run")
@@ -131,18 +134,21 @@ def sync(
         store.bump_revision()  # an index saved before this write is stale from now on, even if we are killed
     if progress:
         progress(0, total)
+
+    def embedded(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(done, total)
+
     group: list[tuple[Paper, str, list[Chunk]]] = []
     for item in chunked:
         group.append(item)
         if sum(len(c) for *_, c in group) >= batch_chunks:
-            done += _write_group(group, store, embedder)
+            _write_group(group, store, embedder, embed_batch, embedded)
             group = []
-            if progress:
-                progress(done, total)
     if group:
-        done += _write_group(group, store, embedder)
-        if progress:
-            progress(done, total)
+        _write_group(group, store, embedder, embed_batch, embedded)
     if todo.remove:
         store.delete_papers(todo.remove)
     if todo.write or todo.remove:
@@ -155,9 +161,25 @@ def sync(
     return summary
 
 
-def _write_group(group: list[tuple[Paper, str, list[Chunk]]], store: ChunkStore, embedder: Embedder) -> int:
+def _write_group(
+    group: list[tuple[Paper, str, list[Chunk]]],
+    store: ChunkStore,
+    embedder: Embedder,
+    embed_batch: int,
+    embedded: Callable[[int], None],
+) -> int:
+    """Embed a window of papers' chunks, then write the papers."""
     documents = [[embedding_text(paper.title, c.text) for c in chunks] for paper, _, chunks in group]
-    vectors = embedder.embed([d for docs in documents for d in docs])
+    flat = [d for docs in documents for d in docs]
+    # Texts of similar length share a batch, as in one big encode() call: a batch pads to its longest text, and
+    # a paper's short last chunk beside full ones would otherwise waste a tenth or more of the model's time.
+    order = sorted(range(len(flat)), key=lambda i: len(flat[i]))
+    vectors: list[list[float]] = [[] for _ in flat]
+    for start in range(0, len(order), embed_batch):
+        part = order[start : start + embed_batch]
+        for i, vector in zip(part, embedder.embed([flat[i] for i in part]), strict=True):
+            vectors[i] = vector
+        embedded(len(part))
     items = []
     at = 0
     for (paper, digest, chunks), docs in zip(group, documents, strict=True):

@@ -36,7 +36,7 @@ from tests.test_ingest_store import CountingEmbedder, assert_store_matches, cli_
 SCIFACT = SHARED / "data" / "scifact" / "corpus.jsonl"
 PAPERS = 50
 KILLS = 5
-BATCH = "16"  # ASSISTANT_EMBEDDING_BATCH_SIZE: the ingest writes every 16 chunks, so there is much to interrupt
+BATCH = "16"  # ASSISTANT_INGEST_WINDOW and _EMBEDDING_BATCH_SIZE: a write every 16 chunks, much to interrupt
 SEED = 20240611
 RUN_TIMEOUT = 300.0
 
@@ -204,7 +204,7 @@ def killed(  # type: ignore[no-untyped-def]
 
     def worker(kind: str, seed: int) -> None:
         s, tmp, extra, progress, sigint = plans[kind]
-        env = cli_env(tmp, ASSISTANT_EMBEDDING_BATCH_SIZE=BATCH, **extra)
+        env = cli_env(tmp, ASSISTANT_EMBEDDING_BATCH_SIZE=BATCH, ASSISTANT_INGEST_WINDOW=BATCH, **extra)
         try:
             seq = drive(argv, env, tmp, progress, total, random.Random(seed), sigint)
         except BaseException as exc:  # reported by the tests, not lost in the thread
