@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -48,6 +49,8 @@ class LocalEmbedder:
         self._path = path
         self._model: Any = None
         self._mean_pooled: bool | None = None
+        self._traced: Any = None
+        self._trace_lock = threading.Lock()
 
     @property
     def model(self) -> Any:
@@ -83,7 +86,7 @@ class LocalEmbedder:
         return [list(map(float, v)) for v in vectors]
 
     def embed_query(self, text: str) -> list[float]:
-        """One query's vector; a mean-pooled model skips encode()'s batching machinery (about 1.5 ms a query)."""
+        """One query's vector, straight through the model: encode()'s batching machinery costs about 1.5 ms a query."""
         if not self._is_mean_pooled():
             return self.embed([text])[0]
         import torch
@@ -91,10 +94,32 @@ class LocalEmbedder:
         model = self.model
         with torch.inference_mode():
             features = model.tokenizer([text], return_tensors="pt", truncation=True, max_length=model.max_seq_length)
-            hidden = model[0].auto_model(**features).last_hidden_state
-            mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            vector = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=1)
+            ids, mask = features["input_ids"], features["attention_mask"]
+            hidden = self._query_encoder(ids, mask)(ids, mask)["last_hidden_state"]
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            vector = torch.nn.functional.normalize((hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9), dim=1)
         return [float(x) for x in vector[0].tolist()]
+
+    def _query_encoder(self, ids: Any, mask: Any) -> Any:
+        """The transformer traced and frozen for single queries (about 2 ms faster than eager on 2 cores, same
+        numbers; traced once, in 0.5 s), or the eager module when tracing is unavailable."""
+        with self._trace_lock:
+            if self._traced is None:
+                import warnings
+
+                import torch
+
+                eager = self.model[0].auto_model
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # deprecation and tracer notes: the output is checked below
+                        traced = torch.jit.freeze(torch.jit.trace(eager, (ids, mask), strict=False).eval())
+                        probe = traced(ids, mask)["last_hidden_state"]
+                    same = bool(torch.allclose(probe, eager(ids, mask)["last_hidden_state"], atol=1e-5))
+                    self._traced = traced if same else eager
+                except Exception:
+                    self._traced = eager
+            return self._traced
 
     def _is_mean_pooled(self) -> bool:
         """Whether the model is exactly transformer, mean pooling and (optionally) normalisation, as MiniLM is."""
