@@ -62,6 +62,9 @@ def strip_system_echo(text: str) -> tuple[str, int]:
     return "\n".join(lines), removed
 
 
+SUMMARY_POOL = 50  # papers a summary considers before its relevance threshold and cap
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything decided before generation starts."""
@@ -77,6 +80,7 @@ class Plan:
     table: tuple[dict[str, str], ...]
     themes: tuple[tuple[str, list[int]], ...]
     retrieval_seconds: float
+    beyond_cap: tuple[str, ...] = ()  # titles of relevant papers a summary had no room for
 
 
 class AnswerStream:
@@ -171,10 +175,15 @@ class Assistant:
         chosen = resolve_mode(question, mode)
         k = top_k or self.settings.top_k
         qv = self.embedder.embed_query(standalone)
+        beyond_cap: tuple[str, ...] = ()
         if chosen == "summarise":
-            hits = self.retriever.search(topic_query(standalone), self.settings.summary_max_papers * 2, filters)
+            # The pool does not shrink with the cap, so "relevant papers found" means the same whatever the cap.
+            depth = max(2 * self.settings.summary_max_papers, SUMMARY_POOL)
+            hits = self.retriever.search(topic_query(standalone), depth, filters)
             top = hits[0].score if hits else 0.0
-            hits = [h for h in hits if h.score >= self.settings.summary_threshold * top][: self.settings.summary_max_papers]
+            relevant = [h for h in hits if h.score >= self.settings.summary_threshold * top]
+            hits = relevant[: self.settings.summary_max_papers]
+            beyond_cap = tuple(h.title for h in relevant[self.settings.summary_max_papers :])
         elif chosen == "compare":
             hits = self._compare_hits(standalone, k, filters, qv)
         else:
@@ -201,6 +210,7 @@ class Assistant:
             tuple(extractive.table_dicts(rows)),
             themes,
             time.perf_counter() - started,
+            beyond_cap,
         )
 
     def _paper_vector(self, hit: PaperHit) -> list[float]:
@@ -261,8 +271,8 @@ class Assistant:
         if plan.mode == "compare" and len(plan.rows) > 1:
             return extractive.compose_compare(plan.rows)
         if plan.mode == "summarise":
-            n = len(plan.evidence)
-            return extractive.compose_summary(plan.evidence, plan.themes, f"Cites {n} of the {n} relevant papers found.")
+            n, found = len(plan.evidence), len(plan.evidence) + len(plan.beyond_cap)
+            return extractive.compose_summary(plan.evidence, plan.themes, f"Cites {n} of the {found} relevant papers found.")
         return extractive.compose_ask(self._focus(plan.evidence))
 
     def _focus(self, evidence: Sequence[Evidence]) -> list[Evidence]:
@@ -275,8 +285,9 @@ class Assistant:
     def _coverage(self, plan: Plan, cited: set[int]) -> dict[str, Any]:
         wide = plan.mode in ("summarise", "compare")
         relevant = list(enumerate(plan.evidence if wide else self._focus(plan.evidence), 1))
-        left = tuple(ev.title for n, ev in relevant if n not in cited)
-        found = len(relevant)
+        # A summary's relevant papers past ASSISTANT_SUMMARY_MAX_PAPERS were never given to the answer: still left out.
+        left = tuple(ev.title for n, ev in relevant if n not in cited) + plan.beyond_cap
+        found = len(relevant) + len(plan.beyond_cap)
         covered = sum(1 for n, _ in relevant if n in cited)
         return {"coverage": f"Cites {covered} of the {found} relevant papers found.", "left_out": left}
 
@@ -322,6 +333,7 @@ class Assistant:
             text=checked.text,
             citations=checked.citations,
             unsupported=checked.unsupported,
+            unsupported_spans=checked.unsupported_spans,
             dropped_citations=checked.dropped,
             refused=looks_refused(text) and not cited,
             error=error,

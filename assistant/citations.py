@@ -80,6 +80,7 @@ class CheckResult:
     citations: tuple[Citation, ...]
     unsupported: tuple[str, ...]
     dropped: tuple[int, ...]
+    unsupported_spans: tuple[tuple[int, int], ...] = ()  # where each unsupported claim sits in `text`
 
 
 def _code_regions(text: str) -> list[tuple[int, int]]:
@@ -378,10 +379,12 @@ def check_citations(text: str, evidence: Sequence[Evidence], embedder: Embedder 
             cv = vectors[index[plains[ci]]]
             scores[(ci, n)] = [_dot(cv, vectors[index[s.text]]) for s in papers[n]]
     unsupported: list[str] = []
+    spans: list[tuple[int, int]] = []
     for ci, claim in enumerate(claims):
         best = max((max(scores[(ci, n)], default=0.0) for n in claim.numbers), default=0.0)
         if (claim.numbers and best < threshold) or (not claim.numbers and _substantive(claim.text)):
             unsupported.append(plains[ci])
+            spans.append((claim.start, claim.end))
     citations: list[Citation] = []
     for n in sorted(papers):
         ev = evidence[n - 1]
@@ -398,7 +401,7 @@ def check_citations(text: str, evidence: Sequence[Evidence], embedder: Embedder 
         if not any(cn == n for _, cn in scores):
             quotes = _fallback_quotes(ev, papers[n])  # cited only by a heading: show the retrieval's best sentence
         citations.append(Citation(n, ev.paper_id, ev.title, tuple(quotes)))
-    return CheckResult(fixed, tuple(citations), tuple(unsupported), dropped)
+    return CheckResult(fixed, tuple(citations), tuple(unsupported), dropped, tuple(spans))
 
 
 def _fallback_quotes(ev: Evidence, sentences: list[Sentence]) -> list[Sentence]:

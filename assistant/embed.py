@@ -49,7 +49,8 @@ class LocalEmbedder:
         self._path = path
         self._model: Any = None
         self._mean_pooled: bool | None = None
-        self._traced: Any = None
+        self._traced: tuple[Any, Any] | None = None
+        self._query_tokens: dict[str, Any] = {}
         self._trace_lock = threading.Lock()
 
     @property
@@ -91,34 +92,46 @@ class LocalEmbedder:
             return self.embed([text])[0]
         import torch
 
-        model = self.model
+        tokenizer, encoder = self._query_path()
         with torch.inference_mode():
-            features = model.tokenizer([text], return_tensors="pt", truncation=True, max_length=model.max_seq_length)
+            features = tokenizer([text], **self._query_tokens)
             ids, mask = features["input_ids"], features["attention_mask"]
-            hidden = self._query_encoder(ids, mask)(ids, mask)["last_hidden_state"]
+            hidden = encoder(ids, mask)["last_hidden_state"]
             weights = mask.unsqueeze(-1).to(hidden.dtype)
             vector = torch.nn.functional.normalize((hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9), dim=1)
         return [float(x) for x in vector[0].tolist()]
 
-    def _query_encoder(self, ids: Any, mask: Any) -> Any:
-        """The transformer traced and frozen for single queries (about 2 ms faster than eager on 2 cores, same
-        numbers; traced once, in 0.5 s), or the eager module when tracing is unavailable."""
+    def _query_path(self) -> tuple[Any, Any]:
+        """A tokenizer of the query path's own and the transformer traced and frozen for single queries.
+
+        A fast tokenizer keeps its truncation and padding settings as state that each call with other settings
+        rewrites, so sharing encode()'s tokenizer across threads can pad one call's batch mid-way ("Unable to
+        create tensor"); this copy only ever sees one setting. Tracing makes a query about 2 ms faster than eager
+        on 2 cores with the same numbers (checked here; eager is kept when tracing fails or differs).
+        """
         with self._trace_lock:
             if self._traced is None:
+                import copy
                 import warnings
 
                 import torch
 
-                eager = self.model[0].auto_model
+                model = self.model
+                tokenizer = copy.deepcopy(model.tokenizer)
+                self._query_tokens = {"return_tensors": "pt", "truncation": True, "max_length": model.max_seq_length}
+                features = tokenizer(["a query to trace the model with"], **self._query_tokens)
+                ids, mask = features["input_ids"], features["attention_mask"]
+                eager = model[0].auto_model
                 try:
-                    with warnings.catch_warnings():
+                    with torch.inference_mode(), warnings.catch_warnings():
                         warnings.simplefilter("ignore")  # deprecation and tracer notes: the output is checked below
                         traced = torch.jit.freeze(torch.jit.trace(eager, (ids, mask), strict=False).eval())
                         probe = traced(ids, mask)["last_hidden_state"]
-                    same = bool(torch.allclose(probe, eager(ids, mask)["last_hidden_state"], atol=1e-5))
-                    self._traced = traced if same else eager
+                        same = bool(torch.allclose(probe, eager(ids, mask)["last_hidden_state"], atol=1e-5))
+                    encoder = traced if same else eager
                 except Exception:
-                    self._traced = eager
+                    encoder = eager
+                self._traced = (tokenizer, encoder)
             return self._traced
 
     def _is_mean_pooled(self) -> bool:

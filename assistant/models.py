@@ -113,6 +113,7 @@ class Answer:
     citations: tuple[Citation, ...]
     evidence: tuple[Evidence, ...]
     unsupported: tuple[str, ...] = ()
+    unsupported_spans: tuple[tuple[int, int], ...] = ()  # (start, end) of each unsupported claim in `text`
     dropped_citations: tuple[int, ...] = ()
     refused: bool = False
     extractive: bool = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from assistant.models import Answer, Evidence
 
@@ -13,6 +14,37 @@ _BIB_SPECIAL = re.compile(r"([\\{}%&$#_^~])")
 def md_escape(text: str) -> str:
     """Escape Markdown, HTML and LaTeX delimiters so source text shows literally and stays inert."""
     return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
+def safe_url(url: str | None) -> str | None:
+    """An http(s) URL with the characters that could break out of a Markdown link encoded, or None."""
+    if not url or not url.strip().lower().startswith(("http://", "https://")):
+        return None
+    return quote(url.strip(), safe=":/?#@!$&'*+,;=%~-._")
+
+
+_LINK_TARGET = re.compile(r"\]\(\s*(?!https?:|#)")
+_LINK_DEFINITION = re.compile(r"^(\s{0,3})\[(?=[^\]]+\]:)", re.MULTILINE)
+
+
+def inert_markdown(text: str) -> str:
+    """Generated Markdown kept as Markdown but made inert for any renderer: no images (they fetch URLs), no raw HTML,
+    and no link or autolink to anything but http(s) (a `javascript:` target becomes text)."""
+    text = text.replace("<", "&lt;").replace("![", "!\\[")  # raw HTML and autolinks become text
+    text = _LINK_TARGET.sub("]\\(", text)
+    return _LINK_DEFINITION.sub(lambda m: m.group(1) + "\\[", text)  # `[1]: javascript:...` would link every [1]
+
+
+UNSUPPORTED_MARK = " ⚠ *(not supported by the cited sources)*"
+
+
+def mark_unsupported(text: str, spans: tuple[tuple[int, int], ...], mark: str = UNSUPPORTED_MARK) -> str:
+    """The answer with `mark` after each unsupported claim, so it is flagged where it is made."""
+    for start, end in sorted(spans, reverse=True):
+        if 0 <= start < end <= len(text):
+            end -= len(text[start:end]) - len(text[start:end].rstrip())
+            text = text[:end] + mark + text[end:]
+    return text
 
 
 def bib_escape(text: str) -> str:
@@ -35,14 +67,19 @@ def references(answer: Answer) -> list[tuple[int, Evidence]]:
 
 def to_markdown(answer: Answer) -> str:
     """The answer followed by its numbered reference list with quoted sentences."""
-    lines = [f"# {md_escape(answer.question)}", "", answer.text.strip(), ""]
+    # The answer text may quote abstracts (an LLM copies what it reads), so it is made inert like the UI's.
+    body = mark_unsupported(answer.text, answer.unsupported_spans)
+    lines = [f"# {md_escape(answer.question)}", "", inert_markdown(body.strip()), ""]
+    if answer.error:  # an export must not pass a cut or failed answer off as whole
+        lines += [f"**{'Answer incomplete' if answer.text else 'No answer'}:** {md_escape(answer.error)}", ""]
     if answer.unsupported:
         lines += ["**Not supported by the cited sources:**", *[f"- {md_escape(s)}" for s in answer.unsupported], ""]
     lines += ["## References", ""]
     quotes = {c.n: c.quotes for c in answer.citations}
     for n, ev in references(answer):
         meta = ", ".join(x for x in (str(ev.year) if ev.year else "", "; ".join(ev.authors)) if x)
-        url = f" <{md_escape(ev.url)}>" if ev.url else ""
+        link = safe_url(ev.url)
+        url = f" <{link}>" if link else ""
         lines.append(f"{n}. {md_escape(ev.title)}{f' ({md_escape(meta)})' if meta else ''}{url}")
         for q in quotes.get(n, ()):
             lines.append(f"   > {md_escape(q.text)} (characters {q.start}-{q.end})")
@@ -58,8 +95,8 @@ def to_bibtex(answer: Answer) -> str:
             fields.append(f"  author = {{{bib_escape(' and '.join(ev.authors))}}}")
         if ev.year:
             fields.append(f"  year = {{{ev.year}}}")
-        if ev.url:
-            fields.append(f"  url = {{{bib_escape(ev.url)}}}")
+        if link := safe_url(ev.url):  # reference managers turn url fields into live links
+            fields.append(f"  url = {{{bib_escape(link)}}}")
         fields.append(f"  note = {{Source [{n}], paper id {bib_escape(ev.paper_id)}}}")
         entries.append("@misc{" + bib_key(ev, n) + ",\n" + ",\n".join(fields) + "\n}")
     return "\n\n".join(entries) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,50 @@ def test_search_fills_k_when_the_best_papers_were_deleted(small_store: tuple[Any
     hits = retriever.search(query, 2)
     assert [h.paper_id for h in hits] == before[5:7]
     assert all(h.passages and h.title for h in hits)
+
+
+def test_summary_lists_relevant_papers_past_the_cap(sample_settings: Any, embedder: Any) -> None:
+    """Papers above the summary threshold that the cap left out are counted and named, not dropped silently."""
+    from assistant import build_assistant
+
+    question = "Summarise what this collection says about large language model reasoning"
+    full = build_assistant(sample_settings, embedder=embedder).ask(question, mode="summarise")
+    capped_settings = sample_settings.model_copy(update={"summary_max_papers": 3})
+    capped = build_assistant(capped_settings, embedder=embedder).ask(question, mode="summarise")
+    found = re.search(r"of the (\d+) relevant papers found", full.coverage)
+    assert found is not None
+    relevant = int(found.group(1))
+    assert relevant > 3 and len(capped.evidence) == 3
+    assert f"Cites 3 of the {relevant} relevant papers found" in capped.coverage
+    assert f"of the {relevant} relevant papers found" in capped.text  # the extractive summary says the same
+    past = {e.title for e in full.evidence} - {e.title for e in capped.evidence}
+    assert past and past <= set(capped.left_out)
+
+
+def test_query_and_batch_embeddings_from_many_threads(embedder: Any) -> None:
+    """Queries embedded while other threads embed batches of mixed lengths: no errors, the same vectors."""
+    import threading
+
+    short = ["graph pruning", "what is CoGEX?"]
+    long = [" ".join(["retrieval augmented generation with citations"] * n) for n in (3, 9, 20)]
+    reference = {q: embedder.embed([q])[0] for q in short + long}
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            for r in range(12):
+                if (i + r) % 2:
+                    embedder.embed(long + short)
+                else:
+                    q = (short + long)[(i + r) % 5]
+                    got = embedder.embed_query(q)
+                    assert max(abs(a - b) for a, b in zip(got, reference[q], strict=True)) < 1e-5
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert not errors, repr(errors[0])

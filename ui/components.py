@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from urllib.parse import quote
 
 import streamlit as st
 
 from assistant.models import Answer, Citation, Evidence, Sentence
-from assistant.render import md_escape, to_bibtex, to_markdown
+from assistant.render import mark_unsupported, md_escape, safe_url, to_bibtex, to_markdown
 
 # A stronger tint than the palette's pale orange, readable in the light and the dark theme.
 HIGHLIGHT = '"rgba(255, 189, 46, 0.35)"'
+# Streamlit's coloured-text directive: the claim stays as written, with a visible flag after it.
+UNSUPPORTED_BADGE = " :orange-badge[⚠ not supported by the cited sources]"
 LLM_FIX = (
     "Check ASSISTANT_LLM_BASE_URL, ASSISTANT_LLM_MODEL and ASSISTANT_LLM_API_KEY in .env (or unset "
     "ASSISTANT_LLM_BASE_URL for extractive answers)."
@@ -67,13 +68,6 @@ def highlighted_markdown(abstract: str, spans: Iterable[tuple[int, int]]) -> str
         at = end
     parts.append(md_escape(abstract[at:]))
     return "".join(parts)
-
-
-def safe_url(url: str | None) -> str | None:
-    """An http(s) URL with the characters that could break out of a Markdown link encoded, or None."""
-    if not url or not url.lower().startswith(("http://", "https://")):
-        return None
-    return quote(url.strip(), safe=":/?#@!$&'*+,;=%~-._")
 
 
 # -- answers ------------------------------------------------------------------------------------
@@ -136,7 +130,7 @@ def render_answer(answer: Answer, key: str) -> None:
             icon=":material/cloud_off:",
         )
     else:
-        st.markdown(safe_markdown(answer.text))
+        st.markdown(safe_markdown(mark_unsupported(answer.text, answer.unsupported_spans, UNSUPPORTED_BADGE)))
         if answer.error:
             st.error(f"**The answer stopped early.** {md_escape(answer.error)}\n\n{LLM_FIX}", icon=":material/cloud_off:")
     if answer.unsupported:

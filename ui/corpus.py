@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from assistant.errors import AssistantError
-from assistant.render import md_escape
+from assistant.render import md_escape, safe_url
 from ingest.loaders import FORMATS
 from ingest.uploads import MAX_LINES, load_upload, safe_label
-from ui.components import safe_url
 from ui.resources import Corpus, corpus, flash, load_assistant, run_ingest, settings_or_error, show_flash, summary_message
 
 if TYPE_CHECKING:
