@@ -122,8 +122,10 @@ def sync(
         removed=len(todo.remove),
         dry_run=dry_run,
     )
-    count = token_counter()
-    chunked = [(paper, digest, chunk_paper(paper, chunk_tokens, chunk_overlap, count)) for paper, digest, _ in todo.write]
+    chunked: list[tuple[Paper, str, list[Chunk]]] = []
+    if todo.write:  # loading the tokenizer costs about a second: a run with nothing to write skips it
+        count = token_counter()
+        chunked = [(paper, digest, chunk_paper(paper, chunk_tokens, chunk_overlap, count)) for paper, digest, _ in todo.write]
     total = sum(len(c) for *_, c in chunked)
     if dry_run or store is None:
         summary.chunks = total

@@ -34,7 +34,7 @@ from tests.conftest import SHARED, make_settings
 from tests.test_ingest_store import CountingEmbedder, assert_store_matches, cli_env, expected_chunks, ingest, snapshot
 
 SCIFACT = SHARED / "data" / "scifact" / "corpus.jsonl"
-PAPERS = 50
+PAPERS = 200
 KILLS = 5
 BATCH = "16"  # ASSISTANT_INGEST_WINDOW and _EMBEDDING_BATCH_SIZE: a write every 16 chunks, much to interrupt
 SEED = 20240611
@@ -295,4 +295,3 @@ def test_kill_points_are_spread(killed) -> None:  # type: ignore[no-untyped-def]
         afters = [k["after"] or 0 for k in seq.kills]
         assert len(set(afters)) >= 3, (kind, seq.kills)
         assert afters == sorted(afters), (kind, seq.kills)  # progress is kept across kills
-
