@@ -108,7 +108,14 @@ def drive(
     seq = Sequence()
 
     def start() -> subprocess.Popen[str]:
-        return subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # A suite started in the background by a non-interactive shell inherits SIGINT ignored, and so would the
+        # ingest: give it the default disposition, so Python turns SIGINT into KeyboardInterrupt as for a user.
+        def default_sigint() -> None:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+        return subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint
+        )
 
     def wait_for(proc: subprocess.Popen[str], target: int) -> int | None:
         deadline = time.monotonic() + RUN_TIMEOUT
