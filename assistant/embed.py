@@ -143,8 +143,8 @@ class LocalEmbedder:
             mean = pooling.get("pooling_mode") == "mean" or bool(pooling.get("pooling_mode_mean_tokens"))
             others = [v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"]
             only_mean = mean and not any(others)
-            self._mean_pooled = kinds in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"]) and only_mean
-            self._mean_pooled = self._mean_pooled and hasattr(modules[0], "auto_model")
+            plain = kinds in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"])
+            self._mean_pooled = plain and only_mean and hasattr(modules[0], "auto_model")
         return self._mean_pooled
 
 
