@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 from assistant.config import Settings
 
 if TYPE_CHECKING:
-    from assistant.answer import Assistant
-    from assistant.embed import Embedder
-    from assistant.llm import LLMClient
-    from assistant.store import ChunkStore
+    from assistant.answering.pipeline import Assistant
+    from assistant.index.embed import Embedder
+    from assistant.llm.client import LLMClient
+    from assistant.index.store import ChunkStore
 
 __all__ = ["Settings", "build_assistant"]
 
@@ -23,17 +23,17 @@ def build_assistant(
     embedder: Embedder | None = None,
 ) -> Assistant:
     """The assistant with default collaborators for whatever is not passed in."""
-    from assistant.answer import Assistant
-    from assistant.embed import build_embedder
-    from assistant.lexical import LexicalCache
-    from assistant.paths import lexical_folder
-    from assistant.retrieve import FusionParams, Retriever
-    from assistant.store import open_store
+    from assistant.answering.pipeline import Assistant
+    from assistant.index.embed import build_embedder
+    from assistant.index.lexical import LexicalCache
+    from assistant.index.paths import lexical_folder
+    from assistant.retrieval.retriever import FusionParams, Retriever
+    from assistant.index.store import open_store
 
     embedder = embedder or build_embedder(settings)
     store = store or open_store(settings, embedder.name, embedder.dim, create=False)
     if llm is None and settings.llm_configured:
-        from assistant.llm import LLMClient
+        from assistant.llm.client import LLMClient
 
         llm = LLMClient.from_settings(settings)
     params = FusionParams(

@@ -13,7 +13,7 @@ from assistant.errors import AssistantError
 from assistant.runtime import prepare_runtime
 
 if TYPE_CHECKING:
-    from assistant.answer import Assistant
+    from assistant.answering.pipeline import Assistant
     from assistant.models import Answer
 
 
@@ -78,7 +78,7 @@ def print_sources(answer: Answer, out: TextIO) -> None:
 
 def _ask(assistant: Assistant, args: argparse.Namespace, out: TextIO) -> int:
     from assistant.models import Filters
-    from assistant.render import to_bibtex, to_markdown
+    from assistant.output.render import to_bibtex, to_markdown
 
     filters = Filters(
         year_min=args.year_min, year_max=args.year_max, author=args.author, category=args.category, title=args.title
@@ -159,7 +159,8 @@ def parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="a terminal chat with history")
     chat.add_argument("--mode", choices=["auto", "ask", "compare", "summarise"], default="auto")
     chat.add_argument("--collection")
-    from assistant import bench, evaluate
+    from evals import bench
+    from evals import evaluate
 
     evaluate.register(sub)
     bench.register(sub)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from assistant.models import Chunk, Paper, Span
-from assistant.text import sentence_spans
+from assistant.text.sentences import sentence_spans
 
 Counter = Callable[[str], int]
 

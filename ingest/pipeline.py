@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from assistant.config import Settings
-from assistant.embed import Embedder, build_embedder
+from assistant.index.embed import Embedder, build_embedder
 from assistant.errors import InputError
-from assistant.paths import lexical_folder
-from assistant.store import ChunkStore, existing_store, open_store
+from assistant.index.paths import lexical_folder
+from assistant.index.store import ChunkStore, existing_store, open_store
 from ingest.loaders import LoadReport
 from ingest.sync import Progress, SyncSummary, sync
 
@@ -75,8 +75,8 @@ def ingest_report(
 def remove_papers(settings: Settings, paper_ids: Sequence[str], store: ChunkStore | None = None) -> int:
     """Delete these papers, bump the collection revision and rebuild BM25; returns how many were stored."""
     from assistant.errors import StoreError
-    from assistant.lexical import rebuild
-    from assistant.store import open_client
+    from assistant.index.lexical import rebuild
+    from assistant.index.store import open_client
 
     if store is None:
         # Removing needs no embedder: open the collection under the model it was built with.

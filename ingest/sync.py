@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from assistant.embed import Embedder
-from assistant.lexical import index_is_fresh, rebuild
+from assistant.index.embed import Embedder
+from assistant.index.lexical import index_is_fresh, rebuild
 from assistant.models import Chunk, Paper
-from assistant.store import ChunkStore
+from assistant.index.store import ChunkStore
 from ingest.chunking import chunk_paper, embedding_text, token_counter
 from ingest.loaders import content_hash
 

@@ -65,7 +65,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder():  # type: ignore[no-untyped-def]
-    from assistant.embed import LocalEmbedder
+    from assistant.index.embed import LocalEmbedder
 
     return LocalEmbedder()
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from assistant.config import Settings
 from assistant.models import Chunk, Paper
-from assistant.text import sentence_spans
+from assistant.text.sentences import sentence_spans
 from ingest.chunking import chunk_paper, chunk_papers, chunk_spans, embedding_text, token_counter
 from ingest.loaders import load_path, load_text, sample_corpus_path
 from tests.conftest import SHARED

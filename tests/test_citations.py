@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from assistant.citations import (
+from assistant.answering.citations import (
     Claim,
     Marker,
     check_citations,
@@ -18,7 +18,7 @@ from assistant.citations import (
     strip_markers,
 )
 from assistant.models import Evidence, Paper, Sentence
-from assistant.text import sentence_spans
+from assistant.text.sentences import sentence_spans
 from ingest.loaders import load_path, sample_corpus_path
 
 THRESHOLD = 0.45

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.citations import cited_numbers, drop_invalid, parse_markers, split_claims, strip_markers
+from assistant.answering.citations import cited_numbers, drop_invalid, parse_markers, split_claims, strip_markers
 
 # Characters that make markers, code spans, fences, lists and sentence ends, so bracket soup is common.
 SOUP = st.text(alphabet=st.sampled_from(list("[]()`~,;-–— 0123456789.!?#*>\n\t\x00aZé")), max_size=300)

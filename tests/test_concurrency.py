@@ -128,7 +128,7 @@ def test_bm25_hits_for_chunks_not_in_store_are_dropped(
 ) -> None:
     """An index that knows chunks the store does not hold (yet, or any more) yields no error and no unknown paper."""
     from assistant import build_assistant
-    from assistant.lexical import LexicalIndex
+    from assistant.index.lexical import LexicalIndex
     from ingest.pipeline import ingest_report
 
     first, second = scifact_reports()
@@ -159,7 +159,7 @@ def test_bm25_hits_for_chunks_not_in_store_are_dropped(
 
 def test_concurrent_index_saves_and_loads(tmp_path: Path) -> None:
     """An ingest's rebuild and readers refreshing a stale index may save the same folder at once: no errors, no mixed index."""
-    from assistant.lexical import LexicalIndex
+    from assistant.index.lexical import LexicalIndex
 
     folder = tmp_path / "index"
     small = LexicalIndex.build([f"a{i}:0" for i in range(20)], [f"alpha topic {i} graphs" for i in range(20)], 1)

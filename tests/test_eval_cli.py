@@ -10,7 +10,7 @@ import pytest
 
 from assistant.cli import main
 from assistant.config import Settings
-from assistant.evaluate import collection_name, load_split
+from evals.evaluate import collection_name, load_split
 from tests.conftest import make_settings
 
 TINY = Path(__file__).parent / "data" / "beir-tiny"

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from assistant import build_assistant
-from assistant.answer import Assistant
+from assistant.answering.pipeline import Assistant
 from assistant.config import Settings
 from assistant.models import Answer
 from tests import faultserver
@@ -159,7 +159,7 @@ def assert_one_clean_line(error: str, *says: str) -> None:
 def test_fault_is_one_clear_line_evidence_stays_and_next_question_works(
     fault: Fault, request: pytest.FixtureRequest, sample_dir: Path, embedder: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="assistant.llm")
+    caplog.set_level(logging.WARNING, logger="assistant.llm.client")
     if fault.name == "unreachable":
         # A port nothing listens on; its own assistant, since the shared one's endpoint is up.
         ep = Endpoint(free_port())
@@ -180,7 +180,7 @@ def test_fault_is_one_clear_line_evidence_stays_and_next_question_works(
         if not fault.says:
             assert answer.error is None and not answer.incomplete
             assert answer.text.startswith("PyGlove is a library")
-            retries = [r.getMessage() for r in caplog.records if r.name == "assistant.llm" and r.levelno == logging.WARNING]
+            retries = [r.getMessage() for r in caplog.records if r.name == "assistant.llm.client" and r.levelno == logging.WARNING]
             assert retries == [f"LLM endpoint answered 429; retry 1/{RETRIES} in 0.0s"]
         else:
             assert answer.error is not None

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from assistant.errors import ModelMismatchError
-from assistant.store import ChunkStore, open_client, open_store
+from assistant.index.store import ChunkStore, open_client, open_store
 from ingest.cli import main as cli_main
 from ingest.loaders import load_path, sample_corpus_path, title_id
 from tests.conftest import free_port, make_settings

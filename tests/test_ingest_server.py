@@ -13,9 +13,9 @@ import pytest
 
 from assistant.config import Settings
 from assistant.errors import ModelMismatchError
-from assistant.lexical import LexicalIndex, index_is_fresh
-from assistant.paths import lexical_folder
-from assistant.store import ChunkStore, open_client, open_store
+from assistant.index.lexical import LexicalIndex, index_is_fresh
+from assistant.index.paths import lexical_folder
+from assistant.index.store import ChunkStore, open_client, open_store
 from ingest.loaders import load_path, sample_corpus_path
 from tests.conftest import SHARED, make_settings
 from tests.test_ingest_store import VECTORS, CountingEmbedder, assert_store_matches, cli_env, expected_chunks, ingest, snapshot

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from assistant.config import Settings
-from assistant.lexical import LexicalIndex, index_is_fresh
+from assistant.index.lexical import LexicalIndex, index_is_fresh
 from assistant.models import Chunk, Paper
-from assistant.paths import lexical_folder
-from assistant.store import ChunkStore, open_store
+from assistant.index.paths import lexical_folder
+from assistant.index.store import ChunkStore, open_store
 from ingest.chunking import chunk_paper, embedding_text, token_counter
 from ingest.loaders import LoadReport, load_path, sample_corpus_path
 from ingest.pipeline import ingest_report

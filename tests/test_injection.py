@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from assistant.citations import cited_numbers, parse_markers, split_claims, strip_markers
+from assistant.answering.citations import cited_numbers, parse_markers, split_claims, strip_markers
 from assistant.config import Settings
 from assistant.models import Answer, Usage
-from assistant.prompts import SYSTEM
-from assistant.render import md_escape, to_bibtex, to_markdown
-from assistant.text import words
+from assistant.answering.prompts import SYSTEM
+from assistant.output.render import md_escape, to_bibtex, to_markdown
+from assistant.text.sentences import words
 from tests.conftest import ROOT, make_settings
 
 CORPUS = ROOT / "tests" / "data" / "injection.jsonl"

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from assistant.errors import LLMError
-from assistant.llm import LLMClient
+from assistant.llm.client import LLMClient
 from tests.llm_fixtures import LlamaServer
 
 pytestmark = pytest.mark.llm
@@ -90,7 +90,7 @@ def test_stopped_server_is_unreachable(throwaway_llama: LlamaServer, caplog: pyt
 
 
 def test_killed_mid_stream_is_stream_cut(throwaway_llama: LlamaServer, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="assistant.llm")
+    caplog.set_level(logging.DEBUG, logger="assistant.llm.client")
     c = LLMClient(throwaway_llama.base_url, throwaway_llama.model, CANARY, timeout=60, max_retries=3)
     got: list[str] = []
     killed = threading.Event()

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from assistant.errors import ConfigError, LLMError
-from assistant.llm import LLMClient
+from assistant.llm.client import LLMClient
 from tests.conftest import free_port, make_settings
 from tests.faultserver import FaultServer, Step, chunk, completion, words_stream
 
@@ -23,7 +23,7 @@ WORDS = ["Attention", " weighs", " tokens", "."]
 @pytest.fixture(autouse=True)
 def no_leak(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Capture everything the client logs and, after each test, require that the key appears nowhere in it."""
-    caplog.set_level(logging.DEBUG, logger="assistant.llm")
+    caplog.set_level(logging.DEBUG, logger="assistant.llm.client")
     yield
     assert CANARY not in caplog.text
 
@@ -118,7 +118,7 @@ def test_429_then_success_retries_with_warning(caplog: pytest.LogCaptureFixture)
         c = client(srv.base_url, sleeps=sleeps)
         assert drain(c) == "Attention weighs tokens."
     assert len(srv.seen) == 2 and sleeps == [0.0]
-    warnings = [r for r in caplog.records if r.levelname == "WARNING" and r.name == "assistant.llm"]
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and r.name == "assistant.llm.client"]
     assert [r.getMessage() for r in warnings] == ["LLM endpoint answered 429; retry 1/3 in 0.0s"]
 
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from assistant.evaluate import aggregate, score_answer
-from assistant.metrics import (
+from evals.evaluate import aggregate, score_answer
+from evals.metrics import (
     answer_points,
     citation_precision,
     mrr_at_k,

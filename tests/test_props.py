@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from assistant.errors import InputError
 from assistant.models import Paper, PaperHit, Passage
-from assistant.text import sentence_spans
+from assistant.text.sentences import sentence_spans
 from ingest.chunking import chunk_paper, chunk_spans, token_counter
 from ingest.loaders import FORMATS, LoadReport, detect_format, load_path, load_text
 
@@ -162,7 +162,7 @@ def check_sentence_spans(text: str) -> list[tuple[int, int]]:
 @example(text="A. B. C.")
 @example(text="e.g. " * 50)
 def test_sentence_spans_are_ordered_trimmed_and_complete(text: str) -> None:
-    """assistant.text.sentence_spans keeps every character and trims every span."""
+    """assistant.text.sentences.sentence_spans keeps every character and trims every span."""
     check_sentence_spans(text)
 
 
@@ -234,7 +234,7 @@ def hit(paper_id: str, abstract: str) -> PaperHit:
 @example(abstracts=["  Leading space. Trailing space.  ", "No end mark", "e.g. one. Two!"], question="what?")
 def test_evidence_sentences_are_exact_slices(embedder: Any, abstracts: list[str], question: str) -> None:
     """EvidenceBuilder with the real embedder: every Sentence is abstract[start:end]."""
-    from assistant.evidence import EvidenceBuilder
+    from assistant.answering.evidence import EvidenceBuilder
 
     hits = [hit(f"p{i}", a) for i, a in enumerate(abstracts)]
     builder = EvidenceBuilder(embedder, sentences=3)

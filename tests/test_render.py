@@ -8,9 +8,9 @@ from typing import Any
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
-from assistant.citations import check_citations
+from assistant.answering.citations import check_citations
 from assistant.models import Answer, Evidence, Sentence
-from assistant.render import UNSUPPORTED_MARK, inert_markdown, mark_unsupported, to_bibtex, to_markdown
+from assistant.output.render import UNSUPPORTED_MARK, inert_markdown, mark_unsupported, to_bibtex, to_markdown
 
 HOSTILE = Evidence(
     paper_id="zorblax",

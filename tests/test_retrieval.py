@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from assistant.lexical import LexicalCache, LexicalIndex
-from assistant.retrieve import FusionParams, Retriever
-from assistant.store import ChunkStore, open_store
+from assistant.index.lexical import LexicalCache, LexicalIndex
+from assistant.retrieval.retriever import FusionParams, Retriever
+from assistant.index.store import ChunkStore, open_store
 from ingest.loaders import LoadReport, load_path, sample_corpus_path
 from tests.conftest import make_settings
 
@@ -66,7 +66,7 @@ def small_store(tmp_path: Path, embedder: Any) -> Any:
 
 
 def _folder(s: Any) -> Path:
-    from assistant.paths import lexical_folder
+    from assistant.index.paths import lexical_folder
 
     return lexical_folder(s)
 

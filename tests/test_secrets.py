@@ -17,7 +17,7 @@ import pytest
 
 from assistant.config import Settings
 from assistant.errors import LLMError
-from assistant.llm import LLMClient
+from assistant.llm.client import LLMClient
 from assistant.models import Answer
 from tests.conftest import ROOT, free_port, make_settings
 
@@ -115,7 +115,7 @@ def small_store(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Path
 def exports(answer: Answer) -> list[str]:
     """Every rendering of an answer a user can see or save."""
     from assistant.cli import answer_json, print_sources
-    from assistant.render import to_bibtex, to_markdown
+    from assistant.output.render import to_bibtex, to_markdown
 
     class Buffer(list[str]):
         def write(self, s: str) -> None:

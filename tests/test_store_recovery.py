@@ -110,7 +110,7 @@ def test_server_stopped_between_questions_then_back(tmp_path: Path, own_chroma: 
 def test_recreated_collection_is_fetched_again(tmp_path: Path, own_chroma: ChromaProcess, embedder) -> None:  # type: ignore[no-untyped-def]
     """A collection dropped and rebuilt under a new id (as after a server reset and re-ingest) is re-fetched by name."""
     from assistant import build_assistant
-    from assistant.store import open_client
+    from assistant.index.store import open_client
     from ingest.pipeline import ingest_report
 
     s = server_settings(tmp_path, own_chroma.port)

@@ -121,7 +121,7 @@ def test_missing_collection_says_run_ingest(app_env: Path, monkeypatch: pytest.M
 
 def test_empty_collection_says_run_ingest(app_env: Path, monkeypatch: pytest.MonkeyPatch, embedder) -> None:  # type: ignore[no-untyped-def]
     from assistant import Settings
-    from assistant.store import open_store
+    from assistant.index.store import open_store
 
     _use_store(monkeypatch, app_env / "store")
     open_store(Settings(), embedder.name, embedder.dim)  # the collection exists and holds nothing

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from assistant.errors import AssistantError
-from assistant.feedback import append_feedback
+from assistant.output.feedback import append_feedback
 from assistant.models import Filters
-from assistant.render import md_escape
+from assistant.output.render import md_escape
 from ui.components import render_actions, render_answer, render_sources, safe_deltas
 from ui.resources import LLM_HINT, corpus, get_settings, load_assistant, sample_button, settings_or_error, show_flash, stats
 
 if TYPE_CHECKING:
-    from assistant.answer import Assistant
+    from assistant.answering.pipeline import Assistant
 
 log = logging.getLogger("ui.chat")
 MODES = ("auto", "ask", "compare", "summarise")

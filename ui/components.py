@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import streamlit as st
 
 from assistant.models import Answer, Citation, Evidence, Sentence
-from assistant.render import mark_unsupported, md_escape, safe_url, to_bibtex, to_markdown
+from assistant.output.render import mark_unsupported, md_escape, safe_url, to_bibtex, to_markdown
 
 # A stronger tint than the palette's pale orange, readable in the light and the dark theme.
 HIGHLIGHT = '"rgba(255, 189, 46, 0.35)"'

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from assistant.errors import AssistantError
-from assistant.render import md_escape, safe_url
+from assistant.output.render import md_escape, safe_url
 from ingest.loaders import FORMATS
 from ingest.uploads import MAX_LINES, load_upload, safe_label
 from ui.resources import Corpus, corpus, flash, load_assistant, run_ingest, settings_or_error, show_flash, summary_message
 
 if TYPE_CHECKING:
     from assistant.config import Settings
-    from assistant.store import ChunkStore
+    from assistant.index.store import ChunkStore
 
 log = logging.getLogger("ui.corpus")
 PAGE_SIZE = 25

@@ -14,9 +14,9 @@ from assistant.errors import AssistantError, StoreError
 from assistant.runtime import prepare_runtime, store_label
 
 if TYPE_CHECKING:
-    from assistant.answer import Assistant
-    from assistant.embed import Embedder
-    from assistant.store import ChunkStore
+    from assistant.answering.pipeline import Assistant
+    from assistant.index.embed import Embedder
+    from assistant.index.store import ChunkStore
     from ingest.loaders import LoadReport
     from ingest.sync import SyncSummary
 
@@ -35,7 +35,7 @@ def get_settings() -> Settings:
 @st.cache_resource(show_spinner="Loading the embedding model…")
 def get_embedder() -> Embedder:
     """One embedder for answering and for ingesting uploads, so the model is loaded once."""
-    from assistant.embed import build_embedder
+    from assistant.index.embed import build_embedder
 
     return build_embedder(get_settings())
 
@@ -156,7 +156,7 @@ def run_ingest(report: LoadReport, store: ChunkStore | None = None) -> SyncSumma
 
 def summary_message(summary: SyncSummary, what: str) -> str:
     """The ingest summary line plus the first few skipped-record warnings, as safe Markdown."""
-    from assistant.render import md_escape
+    from assistant.output.render import md_escape
 
     lines = [f"Ingested {what}: {summary.line()}"]
     if summary.warnings:

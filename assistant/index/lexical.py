@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.store import ChunkStore, local_bumps
+from assistant.index.store import ChunkStore, local_bumps
 
 # llama-index's BM25Retriever wraps bm25s but pickles whole nodes; ids and a revision are all we need.
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")

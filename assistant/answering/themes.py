@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from assistant.models import Evidence
-from assistant.text import content_words
+from assistant.text.sentences import content_words
 
 _GENERIC = frozenset(
     [

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.models import Paper
-from assistant.text import sentence_spans
+from assistant.text.sentences import sentence_spans
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from assistant.config import Settings
-from assistant.evidence import stems
+from assistant.answering.evidence import stems
 from assistant.models import Evidence, PaperHit
 
 # Words that say what kind of answer is wanted rather than what it is about: no abstract has to contain them.

@@ -7,9 +7,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from assistant.embed import Embedder
+from assistant.index.embed import Embedder
 from assistant.models import Citation, Evidence, Sentence
-from assistant.text import content_words, sentence_spans, words
+from assistant.text.sentences import content_words, sentence_spans, words
 
 MAX_RANGE = 50  # a range wider than this is a typo or not a citation at all
 MAX_QUOTES = 3

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from assistant.config import Settings
 
 if TYPE_CHECKING:
-    from assistant.embed import Embedder
+    from assistant.index.embed import Embedder
     from ingest.loaders import LoadReport
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,8 +118,8 @@ def ingest_section(
 def latency_section(settings: Settings, queries: Sequence[str], embedder: Embedder) -> dict[str, Any]:
     """Our Retriever.search against llama-index's default retriever, same store, same queries, interleaved."""
     from assistant import build_assistant
-    from assistant.benchload import paired_latency
-    from assistant.evaluate import llamaindex_retriever
+    from evals.load import paired_latency
+    from evals.evaluate import llamaindex_retriever
 
     retriever = build_assistant(settings, embedder=embedder).retriever
     li = llamaindex_retriever(retriever.store)
@@ -137,10 +137,10 @@ def latency_section(settings: Settings, queries: Sequence[str], embedder: Embedd
 def run_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> dict[str, Any]:
     """Every measurement, in one process, in an order that keeps the phases apart."""
     from assistant import build_assistant
-    from assistant.benchload import app_cold_start, cli_cold_start, corpus_queries, cycle_to, load_run, peak_rss_mb, rss_mb
-    from assistant.benchload import store_env as env_for
-    from assistant.embed import build_embedder
-    from assistant.evaluate import collection_name, load_split
+    from evals.load import app_cold_start, cli_cold_start, corpus_queries, cycle_to, load_run, peak_rss_mb, rss_mb
+    from evals.load import store_env as env_for
+    from assistant.index.embed import build_embedder
+    from evals.evaluate import collection_name, load_split
     from ingest.loaders import load_path, sample_corpus_path
 
     def say(msg: str) -> None:

@@ -6,9 +6,9 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
 
-from assistant.embed import Embedder
+from assistant.index.embed import Embedder
 from assistant.models import Evidence, PaperHit, Sentence
-from assistant.text import content_words, sentence_spans
+from assistant.text.sentences import content_words, sentence_spans
 
 
 @lru_cache(maxsize=1)

@@ -21,7 +21,7 @@ from assistant.models import Usage
 if TYPE_CHECKING:
     from assistant.config import Settings
 
-log = logging.getLogger("assistant.llm")
+log = logging.getLogger("assistant.llm.client")
 
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0

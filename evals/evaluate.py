@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from assistant.config import Settings
 from assistant.errors import InputError
-from assistant.metrics import (
+from evals.metrics import (
     POINT_MATCH,
     answer_points,
     citation_precision,
@@ -24,10 +24,10 @@ from assistant.metrics import (
 )
 
 if TYPE_CHECKING:
-    from assistant.answer import Assistant
+    from assistant.answering.pipeline import Assistant
     from assistant.models import Answer, Passage
-    from assistant.retrieve import Retriever
-    from assistant.store import ChunkStore
+    from assistant.retrieval.retriever import Retriever
+    from assistant.index.store import ChunkStore
 
 DEPTH = 100  # papers ranked per query: recall@100 needs that many
 ROWS = ("pipeline", "dense", "bm25", "llamaindex")
@@ -107,7 +107,7 @@ def _hf_embedding() -> Any:
     """llama-index's HuggingFaceEmbedding of the packaged MiniLM, loaded once per process."""
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
-    from assistant.embed import packaged_model_path
+    from assistant.index.embed import packaged_model_path
 
     return HuggingFaceEmbedding(model_name=str(packaged_model_path()), device="cpu")
 

@@ -6,10 +6,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from assistant.embed import Embedder
-from assistant.lexical import LexicalCache
+from assistant.index.embed import Embedder
+from assistant.index.lexical import LexicalCache
 from assistant.models import Filters, PaperHit, Passage
-from assistant.store import ChunkStore
+from assistant.index.store import ChunkStore
 
 # llama-index's QueryFusionRetriever fuses node lists by RRF only; we fuse at paper level with a tuned weight.
 

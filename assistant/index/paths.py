@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from assistant.config import Settings
-from assistant.lexical import index_folder
+from assistant.index.lexical import index_folder
 
 
 def lexical_folder(settings: Settings) -> Path:

@@ -9,24 +9,24 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from assistant import extractive
-from assistant.citations import check_citations
+from assistant.answering import extractive
+from assistant.answering.citations import check_citations
 from assistant.config import Settings
 from assistant.errors import LLMError
-from assistant.evidence import EvidenceBuilder
+from assistant.answering.evidence import EvidenceBuilder
 from assistant.models import Answer, Citation, Evidence, Filters, Mode, PaperHit, Sentence, Timings, Usage
-from assistant.modes import resolve_mode
-from assistant.prompts import REFUSAL, SYSTEM, build_messages, looks_refused, rewrite_messages
-from assistant.relevance import refusal_reason, topic_query
-from assistant.retrieve import Retriever
-from assistant.rewrite import accept_rewrite, offline_rewrite
-from assistant.text import sentence_spans, words
-from assistant.themes import group_themes
+from assistant.answering.modes import resolve_mode
+from assistant.answering.prompts import REFUSAL, SYSTEM, build_messages, looks_refused, rewrite_messages
+from assistant.answering.relevance import refusal_reason, topic_query
+from assistant.retrieval.retriever import Retriever
+from assistant.answering.rewrite import accept_rewrite, offline_rewrite
+from assistant.text.sentences import sentence_spans, words
+from assistant.answering.themes import group_themes
 
 if TYPE_CHECKING:
-    from assistant.llm import LLMClient
+    from assistant.llm.client import LLMClient
 
-log = logging.getLogger("assistant.answer")
+log = logging.getLogger("assistant.answering.pipeline")
 _NAME = re.compile(r"\b([A-Z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9-]*|[A-Z][a-z]+(?:-[A-Z][a-z]+)+)\b")
 _ECHO_WORDS = 6  # this many consecutive words of the system prompt in one sentence count as repeating it
 _SYSTEM_WORDS = words(SYSTEM.replace(REFUSAL, " | "))  # the refusal it prescribes is a legitimate answer
