@@ -9,8 +9,8 @@ from assistant.config import Settings
 if TYPE_CHECKING:
     from assistant.answering.pipeline import Assistant
     from assistant.index.embed import Embedder
-    from assistant.llm.client import LLMClient
     from assistant.index.store import ChunkStore
+    from assistant.llm.protocol import LLM
 
 __all__ = ["Settings", "build_assistant"]
 
@@ -18,7 +18,7 @@ __all__ = ["Settings", "build_assistant"]
 def build_assistant(
     settings: Settings,
     *,
-    llm: LLMClient | None = None,
+    llm: LLM | None = None,
     store: ChunkStore | None = None,
     embedder: Embedder | None = None,
 ) -> Assistant:
@@ -27,8 +27,8 @@ def build_assistant(
     from assistant.index.embed import build_embedder
     from assistant.index.lexical import LexicalCache
     from assistant.index.paths import lexical_folder
-    from assistant.retrieval.retriever import FusionParams, Retriever
     from assistant.index.store import open_store
+    from assistant.retrieval.retriever import FusionParams, Retriever
 
     embedder = embedder or build_embedder(settings)
     store = store or open_store(settings, embedder.name, embedder.dim, create=False)

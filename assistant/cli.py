@@ -6,50 +6,15 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from assistant.config import Settings
-from assistant.errors import AssistantError
+from assistant.config import Settings, load_settings
+from assistant.errors import AssistantError, ConfigError, InputError
 from assistant.runtime import prepare_runtime
 
 if TYPE_CHECKING:
     from assistant.answering.pipeline import Assistant
     from assistant.models import Answer
-
-
-def answer_json(answer: Answer) -> dict[str, Any]:
-    """The `--json` form of an answer; it never holds a key."""
-    return {
-        "question": answer.question,
-        "standalone_question": answer.standalone_question,
-        "answer": answer.text,
-        "mode": answer.mode,
-        "refused": answer.refused,
-        "extractive": answer.extractive,
-        "incomplete": answer.incomplete,
-        "error": answer.error,
-        "citations": [
-            {
-                "n": c.n,
-                "paper_id": c.paper_id,
-                "title": c.title,
-                "quotes": [{"text": q.text, "start": q.start, "end": q.end} for q in c.quotes],
-            }
-            for c in answer.citations
-        ],
-        "papers": [e.title for e in answer.evidence],
-        "unsupported": list(answer.unsupported),
-        "dropped_citations": list(answer.dropped_citations),
-        "coverage": answer.coverage,
-        "left_out": list(answer.left_out),
-        "table": list(answer.table),
-        "usage": {"prompt_tokens": answer.usage.prompt_tokens, "completion_tokens": answer.usage.completion_tokens},
-        "timings": {
-            "retrieval": answer.timings.retrieval,
-            "first_token": answer.timings.first_token,
-            "total": answer.timings.total,
-        },
-    }
 
 
 def print_sources(answer: Answer, out: TextIO) -> None:
@@ -91,6 +56,8 @@ def _ask(assistant: Assistant, args: argparse.Namespace, out: TextIO) -> int:
             out.flush()
     answer = stream.result
     if args.json:
+        from assistant.output.serialise import answer_json
+
         print(json.dumps(answer_json(answer), ensure_ascii=False), file=out)
     elif args.format == "markdown":
         print(to_markdown(answer), file=out)
@@ -138,7 +105,26 @@ def _chat(assistant: Assistant, args: argparse.Namespace, out: TextIO) -> int:
         history.append(question)
 
 
-def parser() -> argparse.ArgumentParser:
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
+    return value
+
+
+# Registered with their real options only when chosen, so `ask` and `chat` never import the evals package.
+OUTER_COMMANDS = {
+    "eval": "measure retrieval and answer quality",
+    "bench": "measure ingest throughput, latency, load, memory and cold starts",
+}
+
+
+def parser(outer: bool = False) -> argparse.ArgumentParser:
+    """The command line; `outer` registers eval and bench with their own options (importing evals)."""
     p = argparse.ArgumentParser(
         prog="python -m assistant", description="Answer questions over paper abstracts with checked citations."
     )
@@ -149,7 +135,7 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--history", action="append", help="an earlier user turn (repeat, oldest first)")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     ask.add_argument("--format", choices=["text", "markdown", "bibtex"], default="text")
-    ask.add_argument("--top-k", type=int, help="papers to use")
+    ask.add_argument("--top-k", type=positive_int, help="papers to use")
     ask.add_argument("--year-min", type=int)
     ask.add_argument("--year-max", type=int)
     ask.add_argument("--author")
@@ -159,28 +145,35 @@ def parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="a terminal chat with history")
     chat.add_argument("--mode", choices=["auto", "ask", "compare", "summarise"], default="auto")
     chat.add_argument("--collection")
-    from evals import bench
-    from evals import evaluate
+    if outer:
+        from evals import bench, evaluate
 
-    evaluate.register(sub)
-    bench.register(sub)
+        evaluate.register(sub)
+        bench.register(sub)
+    else:
+        for name, text in OUTER_COMMANDS.items():
+            sub.add_parser(name, help=text, add_help=False)
     return p
 
 
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None, out: TextIO | None = None) -> int:
-    args = parser().parse_args(argv)
+    chosen, _ = parser().parse_known_args(argv)
+    args = parser(outer=chosen.command in OUTER_COMMANDS).parse_args(argv)
     out = out or sys.stdout
-    settings = settings or Settings()
-    if getattr(args, "collection", None):
-        settings = settings.model_copy(update={"collection": args.collection})
-    prepare_runtime(settings)
     try:
+        settings = settings or load_settings()
+        if getattr(args, "collection", None):
+            settings = settings.model_copy(update={"collection": args.collection})
+        prepare_runtime(settings)
         if args.command in ("ask", "chat"):
             from assistant import build_assistant
 
             assistant = build_assistant(settings)
             return _ask(assistant, args, out) if args.command == "ask" else _chat(assistant, args, out)
         return int(args.func(args, settings, out))
+    except (InputError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

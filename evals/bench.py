@@ -12,18 +12,17 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from assistant.config import Settings
+from assistant.errors import InputError
 
 if TYPE_CHECKING:
     from assistant.index.embed import Embedder
     from ingest.loaders import LoadReport
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_BEIR = ROOT.parent / "shared" / "data" / "scifact"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
@@ -118,8 +117,8 @@ def ingest_section(
 def latency_section(settings: Settings, queries: Sequence[str], embedder: Embedder) -> dict[str, Any]:
     """Our Retriever.search against llama-index's default retriever, same store, same queries, interleaved."""
     from assistant import build_assistant
-    from evals.load import paired_latency
     from evals.evaluate import llamaindex_retriever
+    from evals.load import paired_latency
 
     retriever = build_assistant(settings, embedder=embedder).retriever
     li = llamaindex_retriever(retriever.store)
@@ -134,63 +133,97 @@ def latency_section(settings: Settings, queries: Sequence[str], embedder: Embedd
     }
 
 
+Say = Callable[[str], None]
+
+
+def beir_folder(args: argparse.Namespace) -> Path | None:
+    """The BEIR folder for the large-corpus figures, or None when they are left out; checked before any model loads."""
+    if "beir" in args.skip or (args.quick and not args.reuse):
+        return None
+    if not args.beir:
+        raise InputError("bench needs --beir DIR, a BEIR folder (corpus.jsonl, queries.jsonl, qrels/), or --skip beir")
+    folder = Path(args.beir)
+    if not (folder / "corpus.jsonl").is_file():
+        raise InputError(f"{folder}: not a BEIR folder (no corpus.jsonl)")
+    return folder
+
+
+def sample_sections(args: argparse.Namespace, sample: Settings, embedder: Embedder, say: Say) -> dict[str, Any]:
+    """Ingest, latency and cold starts on the small corpus."""
+    from evals.load import app_cold_start, cli_cold_start, corpus_queries, cycle_to, peak_rss_mb, store_env
+    from ingest.loaders import load_path, sample_corpus_path
+
+    corpus = Path(args.corpus) if args.corpus else sample_corpus_path()
+    result: dict[str, Any] = {}
+    say(f"sample ingest ({corpus.name}) ...")
+    result["sample_ingest"] = ingest_section(sample, corpus, embedder, fresh=True)
+    papers = load_path(corpus).papers
+    say("sample latency ...")
+    result["sample_latency"] = latency_section(sample, cycle_to(corpus_queries(papers), args.queries), embedder)
+    env = store_env(sample.chroma_path, sample.index_dir, sample.collection)
+    question = f"What is {papers[0].title}?"
+    if "cli" not in args.skip:
+        say("CLI cold start ...")
+        result["cli_cold_start"] = cli_cold_start(env, question, runs=1 if args.quick else 2)
+        result["cli_cold_start"]["peak_rss_mb"] = round(peak_rss_mb(children=True), 1)
+    if "app" not in args.skip:
+        say("app cold start ...")
+        result["app_cold_start"] = app_cold_start(env, None if args.quick else question)
+    return result
+
+
+def beir_queries(beir: Path) -> list[str]:
+    """The test split's queries, then the train split's that are not among them."""
+    from evals.evaluate import load_split
+
+    queries = list(load_split(beir, "test").queries.values())
+    if (beir / "qrels" / "train.tsv").is_file():
+        queries += [q for q in load_split(beir, "train").queries.values() if q not in queries]
+    return queries
+
+
+def beir_sections(args: argparse.Namespace, big: Settings, beir: Path, embedder: Embedder, say: Say) -> dict[str, Any]:
+    """Ingest (fresh, reused or recorded), latency and the load run on the BEIR corpus."""
+    from assistant import build_assistant
+    from evals.load import cycle_to, load_run
+
+    result: dict[str, Any] = {}
+    fresh = not args.reuse  # beir_folder left out --quick without --reuse
+    prior = json.loads(Path(args.ingest_record).read_text()) if args.ingest_record else None
+    say(f"{beir.name} ingest ({'fresh' if fresh else 'reused store'}) ...")
+    result["beir_ingest"] = ingest_section(big, beir / "corpus.jsonl", embedder, fresh=fresh, prior=prior)
+    queries = beir_queries(beir)
+    say(f"{beir.name} latency ...")
+    result["beir_latency"] = latency_section(big, cycle_to(queries, args.queries), embedder)
+    if "load" not in args.skip:
+        say(f"{beir.name} load run ...")
+        retriever = build_assistant(big, embedder=embedder).retriever
+        result["load"] = load_run(lambda q: retriever.search(q, big.top_k), cycle_to(queries, args.load_queries), args.threads)
+    result["beir"] = str(beir)
+    return result
+
+
 def run_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> dict[str, Any]:
     """Every measurement, in one process, in an order that keeps the phases apart."""
-    from assistant import build_assistant
-    from evals.load import app_cold_start, cli_cold_start, corpus_queries, cycle_to, load_run, peak_rss_mb, rss_mb
-    from evals.load import store_env as env_for
     from assistant.index.embed import build_embedder
-    from evals.evaluate import collection_name, load_split
-    from ingest.loaders import load_path, sample_corpus_path
+    from evals.evaluate import collection_name
+    from evals.load import peak_rss_mb, rss_mb
 
     def say(msg: str) -> None:
         if not args.json:
             print(msg, file=out, flush=True)
 
+    beir = beir_folder(args)
     result: dict[str, Any] = {"command": "python -m assistant " + shlex.join(sys.argv[1:]), "machine": machine()}
     embedder = build_embedder(settings)
     embedder.embed(["warm-up"])  # model loading is nobody's throughput
-    corpus = Path(args.corpus) if args.corpus else sample_corpus_path()
     with tempfile.TemporaryDirectory(prefix="assistant-bench-") as tmp:
-        sample = store_settings(settings, Path(tmp) / "sample", "bench_sample")
-        say(f"sample ingest ({corpus.name}) ...")
-        result["sample_ingest"] = ingest_section(sample, corpus, embedder, fresh=True)
-        papers = load_path(corpus).papers
-        say("sample latency ...")
-        result["sample_latency"] = latency_section(sample, cycle_to(corpus_queries(papers), args.queries), embedder)
-        if "cli" not in args.skip:
-            say("CLI cold start ...")
-            question = f"What is {papers[0].title}?"
-            env = env_for(sample.chroma_path, sample.index_dir, sample.collection)
-            result["cli_cold_start"] = cli_cold_start(env, question, runs=1 if args.quick else 2)
-            result["cli_cold_start"]["peak_rss_mb"] = round(peak_rss_mb(children=True), 1)
-        if "app" not in args.skip:
-            say("app cold start ...")
-            env = env_for(sample.chroma_path, sample.index_dir, sample.collection)
-            result["app_cold_start"] = app_cold_start(env, None if args.quick else f"What is {papers[0].title}?")
-        beir = Path(args.beir) if args.beir else DEFAULT_BEIR
+        result.update(sample_sections(args, store_settings(settings, Path(tmp) / "sample", "bench_sample"), embedder, say))
         if args.quick and not args.reuse:
             result["beir_skipped"] = "--quick without --reuse: no BEIR store to measure"
-        elif "beir" not in args.skip and (beir / "corpus.jsonl").is_file():
-            name = collection_name(beir)
-            fresh = not args.quick and not args.reuse
+        elif beir is not None:
             root = Path(args.reuse) if args.reuse else Path(tmp) / "beir"
-            big = store_settings(settings, root, name)
-            prior = json.loads(Path(args.ingest_record).read_text()) if args.ingest_record else None
-            if fresh or prior is not None or args.reuse:
-                say(f"{beir.name} ingest ({'fresh' if fresh else 'reused store'}) ...")
-                result["beir_ingest"] = ingest_section(big, beir / "corpus.jsonl", embedder, fresh=fresh, prior=prior)
-            queries = list(load_split(beir, "test").queries.values())
-            if (beir / "qrels" / "train.tsv").is_file():
-                queries += [q for q in load_split(beir, "train").queries.values() if q not in queries]
-            say(f"{beir.name} latency ...")
-            result["beir_latency"] = latency_section(big, cycle_to(queries, args.queries), embedder)
-            if "load" not in args.skip:
-                say(f"{beir.name} load run ...")
-                retriever = build_assistant(big, embedder=embedder).retriever
-                search = lambda q: retriever.search(q, big.top_k)  # noqa: E731
-                result["load"] = load_run(search, cycle_to(queries, args.load_queries), args.threads)
-            result["beir"] = str(beir)
+            result.update(beir_sections(args, store_settings(settings, root, collection_name(beir)), beir, embedder, say))
         result["memory"] = {"peak_rss_mb": round(peak_rss_mb(), 1), "rss_end_mb": round(rss_mb(), 1)}
     return result
 
@@ -199,19 +232,8 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def markdown(r: dict[str, Any]) -> str:
-    """The results as a Markdown block for docs/benchmarks.md."""
-    m = r["machine"]
-    lines = [
-        BEGIN,
-        f"Command: `{r['command']}`  ",
-        f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB memory, Python {m['python']}, "
-        f"torch threads {m['torch_threads']}, load average at start {m['load_average']}  ",
-        f"Date: {m['date']}",
-        "",
-        "| measurement | figure | target |",
-        "| --- | --- | --- |",
-    ]
+def _ingest_rows(r: dict[str, Any]) -> list[str]:
+    lines = []
     for key, label in (("sample_ingest", "sample"), ("beir_ingest", "SciFact")):
         s = r.get(key)
         if not s:
@@ -229,6 +251,11 @@ def markdown(r: dict[str, Any]) -> str:
         target = f"< 10 s ({_mark(re_['seconds'] < 10)})" if key == "beir_ingest" else ""
         what = f"{re_['unchanged']} papers unchanged, {re_['written_chunks']} chunks written"
         lines.append(f"| {label} re-ingest of the unchanged corpus ({what}) | {re_['seconds']} s | {target} |")
+    return lines
+
+
+def _latency_rows(r: dict[str, Any]) -> list[str]:
+    lines = []
     for key, label in (("sample_latency", "sample"), ("beir_latency", "SciFact")):
         s = r.get(key)
         if not s:
@@ -249,6 +276,11 @@ def markdown(r: dict[str, Any]) -> str:
             f"p50 {ld['p50_ms']} / p95 {ld['p95_ms']} ms, RSS {ld['rss_half_mb']} → {ld['rss_end_mb']} MiB "
             f"({ld['rss_growth_second_half']:+.1%}) | 0 errors, growth ≤ 10% ({_mark(ok)}) |"
         )
+    return lines
+
+
+def _start_rows(r: dict[str, Any]) -> list[str]:
+    lines = []
     if "cli_cold_start" in r:
         c = r["cli_cold_start"]
         ok_fig = f"{c.get('best_s')} s (runs {c.get('seconds')}), peak RSS {c.get('peak_rss_mb')} MiB"
@@ -262,9 +294,28 @@ def markdown(r: dict[str, Any]) -> str:
         elif "browser" in a:
             fig += f"; browser part {a['browser']}"
         lines.append(f"| app cold start (`streamlit run ui/app.py`) | {fig} | |")
+    return lines
+
+
+def markdown(r: dict[str, Any]) -> str:
+    """The results as a Markdown block for docs/benchmarks.md."""
+    m = r["machine"]
     mem = r["memory"]
-    lines.append(f"| peak resident memory of the bench process | {mem['peak_rss_mb']} MiB (at end {mem['rss_end_mb']} MiB) | |")
-    lines.append(END)
+    lines = [
+        BEGIN,
+        f"Command: `{r['command']}`  ",
+        f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB memory, Python {m['python']}, "
+        f"torch threads {m['torch_threads']}, load average at start {m['load_average']}  ",
+        f"Date: {m['date']}",
+        "",
+        "| measurement | figure | target |",
+        "| --- | --- | --- |",
+        *_ingest_rows(r),
+        *_latency_rows(r),
+        *_start_rows(r),
+        f"| peak resident memory of the bench process | {mem['peak_rss_mb']} MiB (at end {mem['rss_end_mb']} MiB) | |",
+        END,
+    ]
     return "\n".join(lines)
 
 
@@ -299,7 +350,7 @@ def register(sub: Any) -> None:
     p.add_argument("--reuse", metavar="DIR", help="existing store folder (DIR/chroma, DIR/index) holding the BEIR collection")
     p.add_argument("--ingest-record", metavar="FILE", help="`python -m ingest --json` output of that store's full ingest")
     p.add_argument("--corpus", help="small corpus for ingest, latency and cold starts (default: the bundled sample)")
-    p.add_argument("--beir", help=f"BEIR folder for the large-corpus figures (default: {DEFAULT_BEIR})")
+    p.add_argument("--beir", metavar="DIR", help="BEIR folder for the large-corpus figures (required unless --skip beir)")
     p.add_argument("--queries", type=int, default=200, help="queries per latency measurement (default: 200)")
     p.add_argument("--load-queries", type=int, default=500, help="queries in the load run (default: 500)")
     p.add_argument("--threads", type=int, default=8, help="concurrent threads in the load run (default: 8)")

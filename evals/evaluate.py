@@ -25,9 +25,9 @@ from evals.metrics import (
 
 if TYPE_CHECKING:
     from assistant.answering.pipeline import Assistant
+    from assistant.index.store import ChunkStore
     from assistant.models import Answer, Passage
     from assistant.retrieval.retriever import Retriever
-    from assistant.index.store import ChunkStore
 
 DEPTH = 100  # papers ranked per query: recall@100 needs that many
 ROWS = ("pipeline", "dense", "bm25", "llamaindex")
@@ -247,7 +247,7 @@ def judge_points(assistant: Assistant, points: Sequence[str], answer: str) -> fl
         {"role": "user", "content": f"Answer:\n{answer}\n\nPoints:\n{listing}\n\nDoes the answer state each point?"},
     ]
     try:
-        reply = assistant.llm.complete(messages, max_tokens=12 * len(points) + 20)
+        reply = assistant.llm.complete(messages, max_tokens=12 * len(points) + 20).text
     except LLMError:
         return None
     verdicts = {int(m.group(1)): m.group(2).lower() == "yes" for m in re.finditer(r"(\d+)\W+(yes|no)\b", reply, re.IGNORECASE)}

@@ -93,7 +93,7 @@ def citation_precision(cited: Iterable[str], gold: Iterable[str], acceptable: It
 
 
 def _stems(text: str) -> set[str]:
-    from assistant.answering.evidence import stems
+    from assistant.text.words import stems
 
     return stems(text)
 

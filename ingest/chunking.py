@@ -78,9 +78,34 @@ def chunk_paper(paper: Paper, max_tokens: int, overlap: int, count: Counter | No
     return out
 
 
-def embedding_text(title: str, chunk_text: str) -> str:
-    """What is embedded and indexed for a chunk: its paper's title gives it context."""
-    return f"{title}\n{chunk_text}"
+# The title's share of every embedded and indexed chunk: MiniLM reads 256 word pieces, so a title of thousands of
+# words would push the abstract out of the window and bury the chunk under BM25's length normalisation.
+TITLE_TOKENS = 48
+TITLE_CHARS = 200  # titles up to this long (about 50 tokens at most) are used whole, without loading a tokenizer
+
+
+def title_is_cut(title: str) -> bool:
+    """Whether `embedding_text` shortens this title (decided on characters, so no tokenizer is needed)."""
+    return len(title) > TITLE_CHARS
+
+
+def bounded_title(title: str, count: Counter | None = None) -> str:
+    """The title cut at a word boundary to at most TITLE_CHARS characters and TITLE_TOKENS tokens."""
+    if not title_is_cut(title):
+        return title
+    count = count or token_counter()
+    words = title[: TITLE_CHARS + 1].split()
+    if len(words) > 1 and not title[TITLE_CHARS:].startswith((" ", "\n")):
+        words = words[:-1]  # the character cut fell inside the last word
+    while len(words) > 1 and count(" ".join(words)) > TITLE_TOKENS:
+        words = words[:-1]
+    cut = " ".join(words)
+    return cut if count(cut) <= TITLE_TOKENS else cut[:TITLE_TOKENS]  # one word longer than the budget
+
+
+def embedding_text(title: str, chunk_text: str, count: Counter | None = None) -> str:
+    """What is embedded and indexed for a chunk: its paper's title, bounded, gives it context."""
+    return f"{bounded_title(title, count)}\n{chunk_text}"
 
 
 def chunk_papers(papers: Sequence[Paper], max_tokens: int, overlap: int) -> dict[str, list[Chunk]]:

@@ -2,92 +2,54 @@
 
 from __future__ import annotations
 
-import hashlib
+import gzip
 import json
 import re
-import unicodedata
+import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from assistant.errors import InputError
 from assistant.models import Paper
+from ingest.page import read_page
+from ingest.records import (
+    Collector,
+    LoadReport,
+    RecordError,
+    clean,
+    content_hash,
+    exact_id,
+    normalise,
+    text_field,
+    text_items,
+    title_id,
+)
 
 Format = Literal["page", "jsonl", "beir", "arxiv"]
 FORMATS: tuple[str, ...] = ("page", "jsonl", "beir", "arxiv")
+GZIP_MAGIC = b"\x1f\x8b"
 
-# Paragraphs a daily-papers page shows before the first paper.
-_PAGE_HEADER = re.compile(
-    r"^(new|subscribe|get trending papers.*|by\s*ak\b.*|"
-    r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(,\s*\d{4})?)$",
-    re.IGNORECASE,
-)
-_SPACE = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")  # lone halves from JSON escapes cannot be encoded as UTF-8
-
-
-def normalise(text: str) -> str:
-    """Collapse whitespace runs, drop control characters, keep everything else."""
-    return _SPACE.sub(" ", _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", text))).strip()
-
-
-def title_id(title: str) -> str:
-    """A stable id for a paper without a source id: a hash of its normalised title."""
-    key = unicodedata.normalize("NFKC", normalise(title)).casefold()
-    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+__all__ = [
+    "FORMATS",
+    "LoadReport",
+    "content_hash",
+    "detect_format",
+    "load_path",
+    "load_paths",
+    "load_text",
+    "normalise",
+    "sample_corpus_path",
+    "title_id",
+]
 
 
-def content_hash(paper: Paper) -> str:
-    """Hash of everything stored for a paper, so changed papers are re-embedded."""
-    payload = json.dumps(
-        [paper.title, paper.abstract, list(paper.authors), paper.year, paper.url, list(paper.categories)],
-        ensure_ascii=False,
-    )
-    return hashlib.sha1(payload.encode("utf-8")).hexdigest()[:16]
-
-
-@dataclass
-class LoadReport:
-    """Papers read from one input, with the skipped-record warnings."""
-
-    papers: list[Paper] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    skipped: int = 0  # records left out (malformed, empty); duplicates replaced by a later record are not counted
-
-
-class _Collector:
-    """Keeps the last paper per id and records skips, failing on them when strict."""
-
-    def __init__(self, where: str, strict: bool, warn: Callable[[str], None] | None) -> None:
-        self.where = where
-        self.strict = strict
-        self.warn_cb = warn
-        self.papers: dict[str, Paper] = {}
-        self.warnings: list[str] = []
-        self.skipped = 0
-
-    def warn(self, line: int | None, problem: str, *, skip: bool = True) -> None:
-        message = f"{self.where}{f':{line}' if line else ''}: {problem}"
-        if self.strict:
-            raise InputError(message)
-        self.skipped += skip
-        self.warnings.append(message)
-        if self.warn_cb:
-            self.warn_cb(message)
-
-    def add(self, paper: Paper, line: int | None) -> None:
-        if not paper.title:
-            self.warn(line, "empty title, record skipped")
-            return
-        if not paper.abstract:
-            self.warn(line, f"empty abstract for {paper.title[:60]!r}, record skipped")
-            return
-        if paper.id in self.papers:
-            self.warn(line, f"duplicate id {paper.id!r}, keeping the last one", skip=False)
-            del self.papers[paper.id]
-        self.papers[paper.id] = paper
+def _gunzip(path: Path, raw: bytes) -> bytes:
+    """A gzip file of any format is read as the file it holds."""
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{path}: damaged gzip file ({exc}); it looks cut off, nothing was read") from None
 
 
 def _read_text(path: Path) -> str:
@@ -99,6 +61,8 @@ def _read_text(path: Path) -> str:
         raise InputError(f"{path}: is a folder without a corpus.jsonl") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if raw.startswith(GZIP_MAGIC):
+        raw = _gunzip(path, raw)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -108,9 +72,9 @@ def _read_text(path: Path) -> str:
 
 def _resolve(path: Path) -> Path:
     if path.is_dir():
-        corpus = path / "corpus.jsonl"
-        if corpus.is_file():
-            return corpus
+        for corpus in (path / "corpus.jsonl", path / "corpus.jsonl.gz"):
+            if corpus.is_file():
+                return corpus
         raise InputError(f"{path}: is a folder without a corpus.jsonl")
     return path
 
@@ -161,45 +125,15 @@ def detect_format(path: Path, text: str) -> Format:
     raise InputError(f"{path}: cannot detect the format; use --format page|jsonl|beir|arxiv")
 
 
-def _iter_page(text: str, col: _Collector) -> None:
-    lines = _lines(text)
-    paragraphs: list[tuple[int, str]] = []
-    start, buf = 0, list[str]()
-    for i, line in enumerate(lines, 1):
-        if line.strip():
-            if not buf:
-                start = i
-            buf.append(line)
-        elif buf:
-            paragraphs.append((start, " ".join(buf)))
-            buf = []
-    if buf:
-        paragraphs.append((start, " ".join(buf)))
-    i = 0
-    while i < len(paragraphs) and _PAGE_HEADER.match(normalise(paragraphs[i][1])):
-        i += 1
-    body = paragraphs[i:]
-    for j in range(0, len(body), 2):
-        at, raw_title = body[j]
-        title = normalise(raw_title)
-        if j + 1 >= len(body):
-            col.warn(at, f"title {title[:60]!r} has no abstract, record skipped")
-            break
-        abstract = normalise(body[j + 1][1])
-        col.add(Paper(id=title_id(title), title=title, abstract=abstract, source="page"), at)
-
-
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else "" if value is None else str(value)
 
 
-def _authors(value: Any) -> tuple[str, ...]:
-    if isinstance(value, list):
-        return tuple(normalise(_str(a)) for a in value if _str(a).strip())
-    text = normalise(_str(value))
-    if not text:
-        return ()
-    return tuple(a.strip() for a in re.split(r",\s*|\s+and\s+", text) if a.strip())
+def _authors(obj: dict[str, Any]) -> tuple[str, ...]:
+    names = text_items(obj, "authors")
+    if not isinstance(obj.get("authors"), list):
+        names = re.split(r",\s*|\s+and\s+", normalise("".join(names)))
+    return tuple(name for name in (clean(n) for n in names) if name)
 
 
 def _year(value: Any) -> int | None:
@@ -217,47 +151,55 @@ def _arxiv_year(obj: dict[str, Any]) -> int | None:
     return _year(obj.get("update_date")) or _year(obj.get("year"))
 
 
-def _categories(value: Any) -> tuple[str, ...]:
-    if isinstance(value, list):
-        return tuple(normalise(_str(c)) for c in value if _str(c).strip())
-    return tuple(normalise(_str(value)).split())
+def _categories(obj: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(c for item in text_items(obj, "categories") for c in normalise(item).split())
 
 
 def _record(fmt: Format, obj: dict[str, Any]) -> Paper:
-    if fmt == "beir":
-        title, abstract, source_id = _str(obj.get("title")), _str(obj.get("text")), _str(obj.get("_id"))
-    else:
-        title, abstract, source_id = _str(obj.get("title")), _str(obj.get("abstract")), _str(obj.get("id"))
-    title, abstract, source_id = normalise(title), normalise(abstract), normalise(source_id)
+    """One JSON record as a paper; raises RecordError naming the field that cannot be read."""
+    names = ("title", "text", "_id") if fmt == "beir" else ("title", "abstract", "id")
+    title = clean(text_field(obj, names[0], numbers=True))
+    abstract = clean(text_field(obj, names[1]))
+    source_id = exact_id(text_field(obj, names[2], numbers=True))
     year = _arxiv_year(obj) if fmt == "arxiv" else _year(obj.get("year"))
-    url = _str(obj.get("url")) or None
+    url = normalise(text_field(obj, "url")) or None
     if fmt == "arxiv" and source_id and not url:
         url = f"https://arxiv.org/abs/{source_id}"
     return Paper(
         id=source_id or title_id(title),
         title=title,
         abstract=abstract,
-        authors=_authors(obj.get("authors")),
+        authors=_authors(obj),
         year=year,
         url=url,
-        categories=_categories(obj.get("categories")),
+        categories=_categories(obj),
         source=fmt,
     )
 
 
-def _iter_json_lines(text: str, fmt: Format, col: _Collector) -> None:
-    for i, line in enumerate(_lines(text), 1):
+def _iter_json_lines(text: str, fmt: Format, col: Collector) -> None:
+    lines = _lines(text)
+    last = max((i for i, line in enumerate(lines, 1) if line.strip()), default=0)
+    for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except (ValueError, RecursionError) as exc:
-            col.warn(i, f"malformed JSON ({str(exc).split(':')[0][:80]}), line skipped")
+            if i == last and not text.endswith("\n"):
+                col.damaged(i, "the file ends in the middle of a record (cut off?), line skipped")
+            else:
+                col.warn(i, f"malformed JSON ({str(exc).split(':')[0][:80]}), line skipped")
             continue
         if not isinstance(obj, dict):
             col.warn(i, "line is not a JSON object, skipped")
             continue
-        col.add(_record(fmt, obj), i)
+        try:
+            paper = _record(fmt, obj)
+        except RecordError as exc:
+            col.warn(i, f"{exc}, record skipped")
+            continue
+        col.add(paper, i)
 
 
 def load_text(
@@ -272,14 +214,14 @@ def load_text(
     if fmt is not None and fmt not in FORMATS:
         raise InputError(f"{where}: unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     chosen: Format = fmt or detect_format(Path(where), text)  # type: ignore[assignment]
-    col = _Collector(where, strict, warn)
+    col = Collector(where, strict, warn)
     if chosen == "page":
-        _iter_page(text, col)
+        read_page(_lines(text), col)
     else:
         _iter_json_lines(text, chosen, col)
     if not col.papers:
         raise InputError(f"{where}: no papers found (format {chosen})")
-    return LoadReport(papers=list(col.papers.values()), warnings=col.warnings, skipped=col.skipped)
+    return col.report()
 
 
 def load_path(
@@ -304,10 +246,12 @@ def load_paths(
     """Read several inputs; a later paper with the same id replaces an earlier one."""
     merged: dict[str, Paper] = {}
     warnings: list[str] = []
+    damage: list[str] = []
     skipped = 0
     for path in paths:
         report = load_path(path, fmt, strict=strict, warn=warn)
         warnings.extend(report.warnings)
+        damage.extend(report.damage)
         skipped += report.skipped
         for paper in report.papers:
             if paper.id in merged:
@@ -319,7 +263,7 @@ def load_paths(
                     warn(message)
                 del merged[paper.id]
             merged[paper.id] = paper
-    return LoadReport(papers=list(merged.values()), warnings=warnings, skipped=skipped)
+    return LoadReport(papers=list(merged.values()), warnings=warnings, skipped=skipped, damage=damage)
 
 
 def sample_corpus_path() -> Path:

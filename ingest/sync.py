@@ -10,9 +10,9 @@ from pathlib import Path
 
 from assistant.index.embed import Embedder
 from assistant.index.lexical import index_is_fresh, rebuild
-from assistant.models import Chunk, Paper
 from assistant.index.store import ChunkStore
-from ingest.chunking import chunk_paper, embedding_text, token_counter
+from assistant.models import Chunk, Paper
+from ingest.chunking import TITLE_TOKENS, chunk_paper, embedding_text, title_is_cut, token_counter
 from ingest.loaders import content_hash
 
 Progress = Callable[[int, int], None]
@@ -62,8 +62,12 @@ class Plan:
 
 def stored_hash(paper: Paper, chunk_tokens: int, chunk_overlap: int) -> str:
     """The hash a paper's chunks are stored under: its content and the chunking that cut it,
-    so changing ASSISTANT_CHUNK_TOKENS or ASSISTANT_CHUNK_OVERLAP re-chunks papers on the next ingest."""
+    so changing ASSISTANT_CHUNK_TOKENS or ASSISTANT_CHUNK_OVERLAP re-chunks papers on the next ingest.
+    A title that the embedded text shortens marks the hash too, so papers stored with their whole long title are
+    embedded again; every other paper keeps its hash."""
     key = f"{content_hash(paper)}/{chunk_tokens}/{chunk_overlap}"
+    if title_is_cut(paper.title):
+        key += f"/title{TITLE_TOKENS}"
     return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
 
 
@@ -91,76 +95,88 @@ def plan(
     return Plan(write, unchanged, remove)
 
 
-def sync(
-    papers: Sequence[Paper],
-    store: ChunkStore | None,
-    embedder: Embedder,
-    *,
-    chunk_tokens: int,
-    chunk_overlap: int,
-    index_folder: Path,
-    prune: bool = False,
-    dry_run: bool = False,
-    batch_chunks: int = 512,
-    embed_batch: int = 64,
-    progress: Progress | None = None,
-) -> SyncSummary:
+@dataclass(frozen=True)
+class SyncOptions:
+    """How one sync cuts, batches and reports; `approve` sees the plan before anything is written."""
+
+    chunk_tokens: int
+    chunk_overlap: int
+    index_folder: Path
+    prune: bool = False
+    dry_run: bool = False
+    batch_chunks: int = 512
+    embed_batch: int = 64
+    progress: Progress | None = None
+    approve: Callable[[Plan], None] | None = None
+
+
+def sync(papers: Sequence[Paper], store: ChunkStore | None, embedder: Embedder, options: SyncOptions) -> SyncSummary:
     """Bring the store in line with `papers`; safe to kill and re-run at any point.
 
     Papers are embedded in windows of about `batch_chunks` chunks and each window is written once embedded, so a
     kill loses at most one window of work. `store` may be None only for a dry run against a collection that does
-    not exist yet.
+    not exist yet. `approve` may raise to stop the sync after planning, before anything is written.
     """
-    if store is None and not dry_run:
+    if store is None and not options.dry_run:
         raise ValueError("sync needs a store unless it is a dry run")
     started = time.perf_counter()
-    todo = plan(papers, store, prune, chunk_tokens, chunk_overlap)
+    todo = plan(papers, store, options.prune, options.chunk_tokens, options.chunk_overlap)
+    if options.approve is not None:
+        options.approve(todo)
     summary = SyncSummary(
         added=sum(1 for *_, new in todo.write if new),
         updated=sum(1 for *_, new in todo.write if not new),
         unchanged=todo.unchanged,
         removed=len(todo.remove),
-        dry_run=dry_run,
+        dry_run=options.dry_run,
     )
     chunked: list[tuple[Paper, str, list[Chunk]]] = []
     if todo.write:  # loading the tokenizer costs about a second: a run with nothing to write skips it
         count = token_counter()
-        chunked = [(paper, digest, chunk_paper(paper, chunk_tokens, chunk_overlap, count)) for paper, digest, _ in todo.write]
+        cut = (options.chunk_tokens, options.chunk_overlap, count)
+        chunked = [(paper, digest, chunk_paper(paper, *cut)) for paper, digest, _ in todo.write]
     total = sum(len(c) for *_, c in chunked)
-    if dry_run or store is None:
+    if options.dry_run or store is None:
         summary.chunks = total
-        summary.seconds = time.perf_counter() - started
-        return summary
+    else:
+        summary.chunks = _write(todo, chunked, store, embedder, options)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _write(
+    todo: Plan, chunked: list[tuple[Paper, str, list[Chunk]]], store: ChunkStore, embedder: Embedder, options: SyncOptions
+) -> int:
+    """Write the planned papers window by window, remove the pruned ones, refresh BM25; returns chunks written."""
+    total = sum(len(c) for *_, c in chunked)
     done = 0
     if todo.write or todo.remove:
         store.bump_revision()  # an index saved before this write is stale from now on, even if we are killed
-    if progress:
-        progress(0, total)
+    if options.progress:
+        options.progress(0, total)
 
     def embedded(n: int) -> None:
         nonlocal done
         done += n
-        if progress:
-            progress(done, total)
+        if options.progress:
+            options.progress(done, total)
 
     group: list[tuple[Paper, str, list[Chunk]]] = []
     for item in chunked:
         group.append(item)
-        if sum(len(c) for *_, c in group) >= batch_chunks:
-            _write_group(group, store, embedder, embed_batch, embedded)
+        if sum(len(c) for *_, c in group) >= options.batch_chunks:
+            _write_group(group, store, embedder, options.embed_batch, embedded)
             group = []
     if group:
-        _write_group(group, store, embedder, embed_batch, embedded)
+        _write_group(group, store, embedder, options.embed_batch, embedded)
     if todo.remove:
         store.delete_papers(todo.remove)
     if todo.write or todo.remove:
         store.bump_revision()
-        rebuild(store, index_folder)
-    elif not index_is_fresh(store, index_folder):
-        rebuild(store, index_folder)
-    summary.chunks = done
-    summary.seconds = time.perf_counter() - started
-    return summary
+        rebuild(store, options.index_folder)
+    elif not index_is_fresh(store, options.index_folder):
+        rebuild(store, options.index_folder)
+    return done
 
 
 def _write_group(
@@ -171,7 +187,8 @@ def _write_group(
     embedded: Callable[[int], None],
 ) -> int:
     """Embed a window of papers' chunks, then write the papers."""
-    documents = [[embedding_text(paper.title, c.text) for c in chunks] for paper, _, chunks in group]
+    count = token_counter()
+    documents = [[embedding_text(paper.title, c.text, count) for c in chunks] for paper, _, chunks in group]
     flat = [d for docs in documents for d in docs]
     # Texts of similar length share a batch, as in one big encode() call: a batch pads to its longest text, and
     # a paper's short last chunk beside full ones would otherwise waste a tenth or more of the model's time.

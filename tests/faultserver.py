@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -57,6 +58,7 @@ class Step:
 
     action: "json" (status + body, bytes sent as given), "stream" (SSE events), "hang" (read, never answer),
     "cut" (stream the events, then drop the socket mid-body), "close" (drop the socket without answering).
+    reply: for "stream", the events made from the request's JSON body instead of `events` (runs on the request's thread).
     """
 
     action: str
@@ -65,6 +67,7 @@ class Step:
     events: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+    reply: Callable[[Any], list[str]] | None = None
 
 
 @dataclass
@@ -86,7 +89,7 @@ class FaultServer:
         self.steps = list(steps)
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self.stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self.port = int(self._httpd.server_address[1])
@@ -103,7 +106,7 @@ class FaultServer:
 
     def stop(self) -> None:
         """Release hanging handlers and shut the listener down."""
-        self._stop.set()
+        self.stopping.set()
         self._timer.cancel()
         if self._thread.is_alive():
             self._httpd.shutdown()
@@ -115,77 +118,79 @@ class FaultServer:
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
-    def _next_step(self) -> Step:
+    def next_step(self) -> Step:
         """The step for the request that just arrived."""
         with self._lock:
             return self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+        return type("Handler", (_Handler,), {"fault": self})
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # keep pytest output clean
+class _Handler(BaseHTTPRequestHandler):
+    """Serves each request by the next step of its `fault` server."""
 
-            def do_GET(self) -> None:
-                self._serve(None)
+    fault: FaultServer
+    protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body: Any = json.loads(raw) if raw else None
-                except ValueError:
-                    body = raw
-                self._serve(body)
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep pytest output clean
 
-            def _serve(self, body: Any) -> None:
-                server.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
-                step = server._next_step()
-                if step.action == "hang":
-                    server._stop.wait(HANG_LIMIT)
-                    self.close_connection = True
-                    return
-                if step.action == "close":
-                    self._drop()
-                    return
-                if step.action in ("stream", "cut"):
-                    self._stream(step)
-                    return
-                data = step.body if isinstance(step.body, bytes) else json.dumps(step.body).encode()
-                self.send_response(step.status)
-                self.send_header("Content-Type", step.content_type)
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in step.headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
+    def do_GET(self) -> None:
+        self._serve(None)
 
-            def _stream(self, step: Step) -> None:
-                self.send_response(step.status)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Transfer-Encoding", "chunked")
-                for k, v in step.headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                for event in step.events:
-                    self._write_chunk(f"data: {event}\n\n".encode())
-                if step.action == "cut":
-                    self._drop()
-                    return
-                self.wfile.write(b"0\r\n\r\n")
-                self.wfile.flush()
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw
+        self._serve(body)
 
-            def _write_chunk(self, data: bytes) -> None:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                self.wfile.flush()
+    def _serve(self, body: Any) -> None:
+        self.fault.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
+        step = self.fault.next_step()
+        if step.action == "hang":
+            self.fault.stopping.wait(HANG_LIMIT)
+            self.close_connection = True
+            return
+        if step.action == "close":
+            self._drop()
+            return
+        if step.action in ("stream", "cut"):
+            self._stream(step, step.reply(body) if step.reply else step.events)
+            return
+        data = step.body if isinstance(step.body, bytes) else json.dumps(step.body).encode()
+        self.send_response(step.status)
+        self.send_header("Content-Type", step.content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in step.headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
 
-            def _drop(self) -> None:
-                # An abrupt close mid-body: the client sees an incomplete chunked read, as when a server dies.
-                self.wfile.flush()
-                self.connection.shutdown(socket.SHUT_RDWR)
-                self.close_connection = True
+    def _stream(self, step: Step, events: list[str]) -> None:
+        self.send_response(step.status)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        for k, v in step.headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        for event in events:
+            self._write_chunk(f"data: {event}\n\n".encode())
+        if step.action == "cut":
+            self._drop()
+            return
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
-        return Handler
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _drop(self) -> None:
+        # An abrupt close mid-body: the client sees an incomplete chunked read, as when a server dies.
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_RDWR)
+        self.close_connection = True

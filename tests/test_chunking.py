@@ -36,6 +36,31 @@ def corpus() -> list[Paper]:
     return papers
 
 
+def check_spans(chunk: Chunk, abstract: str, sentences: list[tuple[int, int]]) -> Iterator[str]:
+    """A chunk's spans are ordered, in range, trimmed, and each a sentence or inside one."""
+    previous_end = -1
+    for s, e in chunk.spans:
+        piece = abstract[s:e]
+        if not (0 <= s < e <= len(abstract)) or s < previous_end:
+            yield f"{chunk.id}: span {(s, e)} out of order or out of range"
+        if piece != piece.strip():
+            yield f"{chunk.id}: span {(s, e)} has untrimmed whitespace"
+        if (s, e) not in sentences and not any(ss <= s and e <= se for ss, se in sentences):
+            yield f"{chunk.id}: span {(s, e)} is neither a sentence nor inside one"
+        previous_end = e
+
+
+def check_coverage(paper: Paper, chunks: list[Chunk]) -> Iterator[str]:
+    """Nothing is lost: the chunks' spans cover every non-space character of the abstract."""
+    covered = [False] * len(paper.abstract)
+    for chunk in chunks:
+        for s, e in chunk.spans:
+            covered[s:e] = [True] * (e - s)
+    lost = [i for i, ch in enumerate(paper.abstract) if not ch.isspace() and not covered[i]]
+    if lost:
+        yield f"{paper.id}: characters {lost[:5]} are in no chunk"
+
+
 def check_chunks(paper: Paper, chunks: list[Chunk], max_tokens: int, overlap: int, count: object) -> Iterator[str]:
     """Every invariant a paper's chunks must hold; yields the broken ones."""
     assert callable(count)
@@ -49,27 +74,11 @@ def check_chunks(paper: Paper, chunks: list[Chunk], max_tokens: int, overlap: in
             yield f"{chunk.id}: wrong id or number"
         if chunk.text != abstract[chunk.spans[0][0] : chunk.spans[-1][1]]:
             yield f"{chunk.id}: text is not the abstract between its first and last span"
-        previous_end = -1
-        for s, e in chunk.spans:
-            piece = abstract[s:e]
-            if not (0 <= s < e <= len(abstract)) or s < previous_end:
-                yield f"{chunk.id}: span {(s, e)} out of order or out of range"
-            if piece != piece.strip():
-                yield f"{chunk.id}: span {(s, e)} has untrimmed whitespace"
-            if (s, e) not in sentences and not any(ss <= s and e <= se for ss, se in sentences):
-                yield f"{chunk.id}: span {(s, e)} is neither a sentence nor inside one"
-            previous_end = e
+        yield from check_spans(chunk, abstract, sentences)
         tokens = count(chunk.text)
         if tokens > max_tokens and len(chunk.text.split()) > 1:
             yield f"{chunk.id}: {tokens} tokens > {max_tokens}"
-    # Nothing is lost: the chunks' spans cover every non-space character of the abstract.
-    covered = [False] * len(abstract)
-    for chunk in chunks:
-        for s, e in chunk.spans:
-            covered[s:e] = [True] * (e - s)
-    lost = [i for i, ch in enumerate(abstract) if not ch.isspace() and not covered[i]]
-    if lost:
-        yield f"{paper.id}: characters {lost[:5]} are in no chunk"
+    yield from check_coverage(paper, chunks)
     # Chunks move forward; what they repeat from the previous chunk fits the overlap budget.
     for before, after in itertools.pairwise(chunks):
         if after.spans[0][0] <= before.spans[0][0]:

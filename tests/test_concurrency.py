@@ -6,6 +6,7 @@ import itertools
 import json
 import threading
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +113,12 @@ def test_questions_during_ingest(tmp_path: Path, chroma_server: tuple[str, int, 
     assert returned and returned <= known, f"unknown paper ids returned: {sorted(returned - known)[:5]}"
     assert all(r >= 2 for r in rounds)
 
-    # The same Assistant sees the new papers once the ingest is over: BM25 reloads on the new revision.
+    # The same Assistant sees the new papers once the ingest is over: the first query after it starts a BM25 refresh
+    # (and is answered by the index it has; the askers may have finished their rounds before the ingest did).
     assert assistant.stats()["papers"] == PRELOADED + INGESTED
+    assistant.retriever.search(second.papers[0].title, 3)
+    refreshed = assistant.retriever.lexical.wait(300)
+    assert refreshed is not None and refreshed.revision == assistant.store.revision
     found = 0
     for paper in second.papers[:5]:
         hits = assistant.retriever.search(paper.title, 3)
@@ -129,13 +134,14 @@ def test_bm25_hits_for_chunks_not_in_store_are_dropped(
     """An index that knows chunks the store does not hold (yet, or any more) yields no error and no unknown paper."""
     from assistant import build_assistant
     from assistant.index.lexical import LexicalIndex
+    from assistant.index.paths import lexical_folder
+    from assistant.index.store import open_store
     from ingest.pipeline import ingest_report
 
     first, second = scifact_reports()
     s = server_settings(tmp_path, chroma_server)
     ingest_report(s, LoadReport(papers=first.papers[:10]), embedder=embedder)
-    assistant = build_assistant(s, embedder=embedder)
-    store = assistant.store
+    store = open_store(s, embedder.name, embedder.dim)
     ids, texts = [], []
     for chunk_id, document, _ in store.iter_chunks():
         ids.append(chunk_id)
@@ -143,8 +149,11 @@ def test_bm25_hits_for_chunks_not_in_store_are_dropped(
     ghosts = second.papers[:3]  # indexed, but never written to the store
     ids += [f"{p.id}:0" for p in ghosts]
     texts += [f"{p.title}\n{p.abstract}" for p in ghosts]
+    # What a reader holds when the index runs ahead of the store: saved as matching the store, so the cache loads it.
+    ahead = replace(LexicalIndex.build(ids, texts, store.revision), count=store.count())
+    ahead.save(lexical_folder(s))
+    assistant = build_assistant(s, embedder=embedder)
     cache = assistant.retriever.lexical
-    cache._index = LexicalIndex.build(ids, texts, store.revision)  # what a reader holds when the index runs ahead of the store
 
     stored = {p.id for p in first.papers[:10]}
     for ghost in ghosts:

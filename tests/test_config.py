@@ -45,3 +45,71 @@ def test_defaults_are_offline() -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert not settings.llm_configured and not settings.server_mode
     assert settings.embedding_base_url is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("ASSISTANT_TOP_K", "abc", "ASSISTANT_TOP_K must be an integer >= 1 (got 'abc')"),
+        ("ASSISTANT_TOP_K", "0", "ASSISTANT_TOP_K must be an integer >= 1 (got '0')"),
+        ("ASSISTANT_SUMMARY_MAX_PAPERS", "0", "ASSISTANT_SUMMARY_MAX_PAPERS must be an integer >= 1 (got '0')"),
+        ("ASSISTANT_CANDIDATE_CHUNKS", "0", "ASSISTANT_CANDIDATE_CHUNKS must be an integer >= 1 (got '0')"),
+        ("ASSISTANT_LOG_LEVEL", "bogus", "ASSISTANT_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("ASSISTANT_REFUSAL_THRESHOLD", "1.5", "ASSISTANT_REFUSAL_THRESHOLD must be a number between 0 and 1 (got '1.5')"),
+        ("ASSISTANT_FUSION", "max", "ASSISTANT_FUSION must be one of weighted, rrf (got 'max')"),
+        ("ASSISTANT_CHROMA_PORT", "70000", "ASSISTANT_CHROMA_PORT must be an integer between 1 and 65535"),
+        ("ASSISTANT_LLM_TIMEOUT", "0", "ASSISTANT_LLM_TIMEOUT must be a number > 0"),
+        ("ASSISTANT_CHUNK_OVERLAP", "500", "ASSISTANT_CHUNK_OVERLAP must be smaller than ASSISTANT_CHUNK_TOKENS"),
+        ("ASSISTANT_COLLECTION", "a", "ASSISTANT_COLLECTION must be 3-512 letters"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable_and_range(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    from assistant.config import load_settings
+    from assistant.errors import ConfigError
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    assert str(info.value).startswith(expected) and "\n" not in str(info.value)
+
+
+def test_log_level_is_case_insensitive_and_keys_are_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.config import load_settings, with_options
+    from assistant.errors import ConfigError
+
+    monkeypatch.setenv("ASSISTANT_LOG_LEVEL", "debug")
+    assert load_settings(_env_file=None).log_level == "DEBUG"
+    monkeypatch.setenv("ASSISTANT_LLM_BASE_URL", "ftp://user:sk-canary-config-2@host")
+    with pytest.raises(ConfigError, match="ASSISTANT_LLM_BASE_URL must be an http") as info:
+        load_settings(_env_file=None)
+    assert "sk-canary-config-2" not in str(info.value)
+    monkeypatch.delenv("ASSISTANT_LLM_BASE_URL")
+    with pytest.raises(ConfigError, match=r"^--top-k must be an integer >= 1 \(got -1\)$"):
+        with_options(load_settings(_env_file=None), top_k=-1)
+
+
+@pytest.mark.parametrize("env", [{"ASSISTANT_LOG_LEVEL": "bogus"}, {"ASSISTANT_TOP_K": "abc"}])
+def test_ingest_reports_a_bad_setting_in_one_line(tmp_path: Path, env: dict[str, str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest", "--dry-run"], cwd=tmp_path, env={**clean, **env, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"error: {next(iter(env))} must be"), done.stderr
+
+
+def test_unwritable_index_dir_stops_ingest_before_the_store_is_touched(tmp_path: Path) -> None:
+    from ingest.cli import main
+    from tests.conftest import make_settings
+
+    (tmp_path / "a-file").write_text("not a folder")
+    s = make_settings(tmp_path, index_dir=tmp_path / "a-file" / "index")
+    assert main([], s) == 1
+    assert not (tmp_path / "chroma").exists()  # nothing was written to the store

@@ -61,7 +61,17 @@ def test_eval_retrieval_four_rows_json(tiny_store: Path) -> None:
 
 def test_eval_retrieval_rejects_missing_split(tmp_path: Path) -> None:
     code, _ = run(["eval", "retrieval", "--beir", str(TINY), "--split", "dev"], make_settings(tmp_path))
-    assert code == 1
+    assert code == 2  # bad input, as the CLI reports it
+
+
+def test_bench_needs_a_beir_folder_from_its_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No default outside the repository: a missing or wrong --beir is one clear line, before any model loads."""
+    settings = make_settings(tmp_path)
+    assert run(["bench", "--json"], settings)[0] == 2  # bad input, as the CLI reports it
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: bench needs --beir DIR") and "--skip beir" in err and "\n" not in err
+    assert run(["bench", "--beir", str(tmp_path)], settings)[0] == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path}: not a BEIR folder (no corpus.jsonl)"
 
 
 @pytest.mark.slow

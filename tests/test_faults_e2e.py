@@ -180,7 +180,8 @@ def test_fault_is_one_clear_line_evidence_stays_and_next_question_works(
         if not fault.says:
             assert answer.error is None and not answer.incomplete
             assert answer.text.startswith("PyGlove is a library")
-            retries = [r.getMessage() for r in caplog.records if r.name == "assistant.llm.client" and r.levelno == logging.WARNING]
+            retries = [r.getMessage() for r in caplog.records
+                       if r.name == "assistant.llm.client" and r.levelno == logging.WARNING]
             assert retries == [f"LLM endpoint answered 429; retry 1/{RETRIES} in 0.0s"]
         else:
             assert answer.error is not None

@@ -95,10 +95,17 @@ def server_progress(host: str, port: int, collection: str) -> Callable[[bool], i
     return count
 
 
+@dataclass(frozen=True)
+class Launch:
+    """How to start one ingest: its command line, environment and folder."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+
+
 def drive(
-    argv: list[str],
-    env: dict[str, str],
-    cwd: Path,
+    launch: Launch,
     progress: Callable[[bool], int | None],
     total: int,
     rng: random.Random,
@@ -106,6 +113,7 @@ def drive(
 ) -> Sequence:
     """Kill ingests of the input until KILLS kills landed, optionally SIGINT one, then finish it."""
     seq = Sequence()
+    argv, env, cwd = launch.argv, launch.env, launch.cwd
 
     def start() -> subprocess.Popen[str]:
         # A suite started in the background by a non-interactive shell inherits SIGINT ignored, and so would the
@@ -213,7 +221,7 @@ def killed(  # type: ignore[no-untyped-def]
         s, tmp, extra, progress, sigint = plans[kind]
         env = cli_env(tmp, ASSISTANT_EMBEDDING_BATCH_SIZE=BATCH, ASSISTANT_INGEST_WINDOW=BATCH, **extra)
         try:
-            seq = drive(argv, env, tmp, progress, total, random.Random(seed), sigint)
+            seq = drive(Launch(argv, env, tmp), progress, total, random.Random(seed), sigint)
         except BaseException as exc:  # reported by the tests, not lost in the thread
             seq = Sequence(error=exc)
         results[kind] = (s, seq)

@@ -15,12 +15,12 @@ import pytest
 
 from assistant.config import Settings
 from assistant.index.lexical import LexicalIndex, index_is_fresh
-from assistant.models import Chunk, Paper
 from assistant.index.paths import lexical_folder
 from assistant.index.store import ChunkStore, open_store
+from assistant.models import Chunk, Paper
 from ingest.chunking import chunk_paper, embedding_text, token_counter
 from ingest.loaders import LoadReport, load_path, sample_corpus_path
-from ingest.pipeline import ingest_report
+from ingest.pipeline import IngestOptions, ingest_report
 from ingest.sync import stored_hash
 from tests.conftest import ROOT, make_settings
 
@@ -114,8 +114,8 @@ def open_embedded() -> Iterator[Any]:
         store.close()
 
 
-def ingest(s: Settings, papers: Sequence[Paper], emb: Any, store: ChunkStore | None = None, **kwargs: Any) -> Any:
-    return ingest_report(s, LoadReport(papers=list(papers)), embedder=emb, store=store, **kwargs)
+def ingest(s: Settings, papers: Sequence[Paper], emb: Any, store: ChunkStore | None = None, **options: Any) -> Any:
+    return ingest_report(s, LoadReport(papers=list(papers)), IngestOptions(**options), embedder=emb, store=store)
 
 
 @pytest.fixture(scope="module")

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from assistant.answering.citations import cited_numbers, parse_markers, split_claims, strip_markers
-from assistant.config import Settings
-from assistant.models import Answer, Usage
 from assistant.answering.prompts import SYSTEM
+from assistant.config import Settings
+from assistant.llm.protocol import Completion
+from assistant.llm.response import StreamedResponse
+from assistant.models import Answer, Usage
 from assistant.output.render import md_escape, to_bibtex, to_markdown
-from assistant.text.sentences import words
+from assistant.text.words import words
 from tests.conftest import ROOT, make_settings
 
 CORPUS = ROOT / "tests" / "data" / "injection.jsonl"
@@ -129,7 +131,7 @@ def test_extractive_answer_treats_the_planted_abstract_as_data(
 ) -> None:
     """No system prompt, no [99], no retraction claim except the planted paper's quoted sentence."""
     from assistant import build_assistant
-    from assistant.cli import answer_json
+    from assistant.output.serialise import answer_json
 
     answer = build_assistant(make_settings(injection_dir), embedder=embedder).ask(question, mode=mode)
     assert not answer.refused
@@ -148,22 +150,24 @@ class ScriptedLLM:
     def __init__(self, reply: str) -> None:
         self.reply = reply
         self.messages: list[dict[str, str]] = []
-        self.last_usage: Usage | None = None
 
     def count_tokens(self, text: str) -> int:
         """Words as tokens."""
         return len(text.split())
 
-    def stream(self, messages: list[dict[str, str]], max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], max_tokens: int) -> StreamedResponse:
         """The reply in a few pieces."""
         self.messages = messages
-        for i in range(0, len(self.reply), 40):
-            yield self.reply[i : i + 40]
-        self.last_usage = Usage(prompt_tokens=1, completion_tokens=1)
 
-    def complete(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+        def pieces() -> Generator[str, None, None]:
+            for i in range(0, len(self.reply), 40):
+                yield self.reply[i : i + 40]
+
+        return StreamedResponse(pieces(), lambda _text: Usage(prompt_tokens=1, completion_tokens=1))
+
+    def complete(self, messages: list[dict[str, str]], max_tokens: int) -> Completion:
         """The reply at once."""
-        return "".join(self.stream(messages, max_tokens))
+        return Completion("".join(self.stream(messages, max_tokens)), Usage(prompt_tokens=1, completion_tokens=1))
 
     def describe(self) -> str:
         return "scripted"

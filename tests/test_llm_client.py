@@ -22,22 +22,24 @@ LONG = [{"role": "user", "content": "Count from 1 to 500, one number per line."}
 
 def test_stream_yields_several_deltas_and_usage(llama_server: LlamaServer) -> None:
     c = LLMClient(llama_server.base_url, llama_server.model, CANARY, timeout=120)
-    deltas = list(c.stream(QUESTION, 24))
+    response = c.stream(QUESTION, 24)
+    assert response.usage is None  # nothing is sent before iteration
+    deltas = list(response)
     assert len(deltas) >= 3, deltas
     assert all(isinstance(d, str) and d for d in deltas)
-    assert "".join(deltas).strip()
+    assert "".join(deltas).strip() and response.text == "".join(deltas)
     # llama-cpp-python sends no usage in streams, so these are the client's tiktoken estimates.
-    assert c.last_usage is not None
-    assert c.last_usage.prompt_tokens >= c.count_tokens(QUESTION[0]["content"])
-    assert 0 < c.last_usage.completion_tokens <= 24 * 4
+    assert response.usage is not None
+    assert response.usage.prompt_tokens >= c.count_tokens(QUESTION[0]["content"])
+    assert 0 < response.usage.completion_tokens <= 24 * 4
 
 
 def test_complete_reports_server_usage(llama_server: LlamaServer) -> None:
     c = LLMClient(llama_server.base_url, llama_server.model, timeout=120)
-    text = c.complete(QUESTION, 12)
-    assert isinstance(text, str)
-    assert c.last_usage is not None and c.last_usage.prompt_tokens > 0
-    assert c.last_usage.completion_tokens <= 12
+    done = c.complete(QUESTION, 12)
+    assert isinstance(done.text, str)
+    assert done.usage.prompt_tokens > 0
+    assert done.usage.completion_tokens <= 12
 
 
 def test_check_lists_the_alias(llama_server: LlamaServer) -> None:
@@ -53,7 +55,7 @@ def test_unknown_model_is_served_anyway(llama_server: LlamaServer) -> None:
     So chat requests cannot report kind "model" here; `check()` (above) and the fault-server tests cover that kind.
     """
     c = LLMClient(llama_server.base_url, "no-such-model", timeout=120)
-    assert isinstance(c.complete(QUESTION, 4), str)
+    assert isinstance(c.complete(QUESTION, 4).text, str)
     raw = httpx.post(f"{llama_server.base_url}/chat/completions", json={"model": "no-such-model", "messages": QUESTION,
                      "max_tokens": 1}, timeout=120)
     assert raw.status_code == 200 and raw.json()["model"] == "no-such-model"

@@ -12,6 +12,7 @@ import pytest
 
 from assistant.errors import ConfigError, LLMError
 from assistant.llm.client import LLMClient
+from assistant.llm.response import StreamedResponse
 from tests.conftest import free_port, make_settings
 from tests.faultserver import FaultServer, Step, chunk, completion, words_stream
 
@@ -30,10 +31,8 @@ def no_leak(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 def client(url: str, *, retries: int = 3, timeout: float = 5, sleeps: list[float] | None = None, **kw: object) -> LLMClient:
     """A client with the canary key whose backoff sleeps are recorded instead of slept."""
-    c = LLMClient(url, "fault-model", CANARY, timeout=timeout, max_retries=retries, **kw)  # type: ignore[arg-type]
     record = sleeps if sleeps is not None else []
-    c._sleep = record.append
-    return c
+    return LLMClient(url, "fault-model", CANARY, timeout=timeout, max_retries=retries, sleep=record.append, **kw)  # type: ignore[misc]
 
 
 def fail(run: object, kind: str) -> LLMError:
@@ -50,10 +49,14 @@ def fail(run: object, kind: str) -> LLMError:
     return err
 
 
-def drain(c: LLMClient, got: list[str] | None = None) -> str:
-    """Consume a stream, keeping the deltas in `got` so a test can see the partial text after an error."""
+def drain(c: LLMClient, got: list[str] | None = None, responses: list[StreamedResponse] | None = None) -> str:
+    """Consume a stream, keeping the deltas in `got` and the response (with its usage) in `responses`, so a test can
+    see the partial text and what it cost after an error."""
     got = got if got is not None else []
-    for delta in c.stream(MESSAGES, 50):
+    response = c.stream(MESSAGES, 50)
+    if responses is not None:
+        responses.append(response)
+    for delta in response:
         got.append(delta)
     return "".join(got)
 
@@ -70,9 +73,12 @@ def test_stream_yields_deltas_and_server_usage() -> None:
     with FaultServer(Step("stream", events=words_stream(WORDS, usage={"prompt_tokens": 11, "completion_tokens": 4}))) as srv:
         c = client(srv.base_url)
         got: list[str] = []
-        assert drain(c, got) == "Attention weighs tokens."
+        responses: list[StreamedResponse] = []
+        assert drain(c, got, responses) == "Attention weighs tokens."
     assert got == WORDS
-    assert c.last_usage is not None and (c.last_usage.prompt_tokens, c.last_usage.completion_tokens) == (11, 4)
+    usage = responses[0].usage
+    assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (11, 4)
+    assert responses[0].finished and responses[0].text == "Attention weighs tokens."
     sent = srv.seen[0]
     assert sent.path == "/v1/chat/completions" and sent.body["stream"] is True
     assert sent.body["stream_options"] == {"include_usage": True}
@@ -83,10 +89,12 @@ def test_stream_yields_deltas_and_server_usage() -> None:
 def test_usage_is_estimated_when_server_sends_none() -> None:
     with FaultServer(Step("stream", events=words_stream(WORDS))) as srv:
         c = client(srv.base_url)
-        drain(c)
-    assert c.last_usage is not None
-    assert c.last_usage.completion_tokens == c.count_tokens("Attention weighs tokens.") > 0
-    assert c.last_usage.prompt_tokens > c.count_tokens("What is attention?")
+        responses: list[StreamedResponse] = []
+        drain(c, responses=responses)
+    usage = responses[0].usage
+    assert usage is not None
+    assert usage.completion_tokens == c.count_tokens("Attention weighs tokens.") > 0
+    assert usage.prompt_tokens > c.count_tokens("What is attention?")
 
 
 def test_stream_options_rejected_is_dropped_and_remembered(caplog: pytest.LogCaptureFixture) -> None:
@@ -103,9 +111,10 @@ def test_stream_options_rejected_is_dropped_and_remembered(caplog: pytest.LogCap
 def test_complete_returns_text_and_usage() -> None:
     with FaultServer(Step("json", 200, completion("A rewritten question?"))) as srv:
         c = client(srv.base_url)
-        assert c.complete(MESSAGES, 30) == "A rewritten question?"
+        done = c.complete(MESSAGES, 30)
+    assert done.text == "A rewritten question?"
     assert "stream" not in srv.seen[0].body or srv.seen[0].body["stream"] is False
-    assert c.last_usage is not None and c.last_usage.completion_tokens == 3
+    assert (done.usage.prompt_tokens, done.usage.completion_tokens) == (7, 3)
 
 
 # -- retries ----------------------------------------------------------------------------------------
@@ -187,8 +196,7 @@ def test_401_is_auth_and_server_echo_of_key_is_redacted() -> None:
 def test_key_without_sk_prefix_is_redacted_too(caplog: pytest.LogCaptureFixture) -> None:
     key = "plain-canary-key-7f3a9"
     with FaultServer(Step("json", 500, err_body(f"upstream rejected {key}"))) as srv:
-        c = LLMClient(srv.base_url, "fault-model", key, max_retries=1)
-        c._sleep = lambda s: None
+        c = LLMClient(srv.base_url, "fault-model", key, max_retries=1, sleep=lambda s: None)
         err = fail(lambda: drain(c), "server")
     assert key not in str(err) and "[redacted]" in str(err) and key not in caplog.text
 
@@ -259,10 +267,13 @@ def test_stream_cut_half_way_keeps_partial_text() -> None:
     with FaultServer(Step("cut", events=[chunk(w) for w in WORDS[:2]])) as srv:
         c = client(srv.base_url)
         got: list[str] = []
-        err = fail(lambda: drain(c, got), "stream_cut")
+        responses: list[StreamedResponse] = []
+        err = fail(lambda: drain(c, got, responses), "stream_cut")
         assert got == WORDS[:2]
         assert "incomplete" in str(err)
-        assert c.last_usage is not None and c.last_usage.completion_tokens == c.count_tokens("".join(WORDS[:2]))
+        usage = responses[0].usage
+        assert usage is not None and usage.completion_tokens == c.count_tokens("".join(WORDS[:2]))
+        assert not responses[0].finished
         assert len(srv.seen) == 1  # text already reached the caller: a retry would repeat it
 
 
@@ -276,8 +287,10 @@ def test_stream_without_finish_reason_is_cut() -> None:
 def test_drop_after_finish_reason_keeps_the_answer() -> None:
     with FaultServer(Step("cut", events=[chunk("Done"), chunk(finish="stop")])) as srv:
         c = client(srv.base_url)
-        assert drain(c) == "Done"
-    assert c.last_usage is not None and c.last_usage.completion_tokens > 0
+        responses: list[StreamedResponse] = []
+        assert drain(c, responses=responses) == "Done"
+    usage = responses[0].usage
+    assert usage is not None and usage.completion_tokens > 0
 
 
 def test_drop_before_any_text_is_retried() -> None:
@@ -324,9 +337,7 @@ def test_complete_with_non_completion_body_is_malformed() -> None:
 def mocked(handler: object, retries: int = 0, url: str = "http://llm.invalid:8080/v1") -> LLMClient:
     """A client whose HTTP goes to `handler` instead of the network."""
     http = httpx.Client(transport=httpx.MockTransport(handler))  # type: ignore[arg-type]
-    c = LLMClient(url, "mock-model", CANARY, max_retries=retries, http_client=http)
-    c._sleep = lambda s: None
-    return c
+    return LLMClient(url, "mock-model", CANARY, max_retries=retries, http_client=http, sleep=lambda s: None)
 
 
 def sse(*events: str) -> bytes:
@@ -408,7 +419,7 @@ def test_from_settings(tmp_path: Path) -> None:
                       llm_max_retries=1, llm_temperature=0.3)
     c = LLMClient.from_settings(s)
     assert (c.model, c.timeout, c.max_retries, c.temperature) == ("m", 7.0, 1, 0.3)
-    assert c._api_key == CANARY
+    assert c.explain.api_key == CANARY
     assert CANARY not in repr(c) and CANARY not in c.describe()
     with pytest.raises(ConfigError):
         LLMClient.from_settings(make_settings(tmp_path))

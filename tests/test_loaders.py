@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import InputError
+from ingest.latex import plain_text
 from ingest.loaders import (
     FORMATS,
     content_hash,
@@ -17,10 +18,10 @@ from ingest.loaders import (
     load_path,
     load_paths,
     load_text,
-    normalise,
     sample_corpus_path,
     title_id,
 )
+from ingest.records import clean
 from tests.conftest import SHARED
 
 DATA = Path(__file__).parent / "data"
@@ -59,7 +60,7 @@ def test_sample_page_parses_exactly_its_72_titles() -> None:
     body = paragraphs[5:]
     assert len(body) == 144
     expected_titles = body[0::2]
-    expected_abstracts = [" ".join(a.split()) for a in body[1::2]]
+    expected_abstracts = [plain_text(" ".join(a.split())) for a in body[1::2]]
     assert all("\n" not in t for t in expected_titles)
 
     report = load_path(sample_corpus_path())
@@ -71,8 +72,8 @@ def test_sample_page_parses_exactly_its_72_titles() -> None:
     assert len({p.id for p in report.papers}) == 72
     assert {p.source for p in report.papers} == {"page"}
     assert detect_format(sample_corpus_path(), sample_corpus_path().read_text(encoding="utf-8")) == "page"
-    # artefacts of the page are kept as they are
-    assert any("\\textbf{" in p.abstract or "blue{" in p.abstract for p in report.papers)
+    # the LaTeX of arXiv abstracts is plain text (tests/test_latex.py)
+    assert not any("\\textbf{" in p.abstract or "blue{" in p.abstract or "\\%" in p.abstract for p in report.papers)
 
 
 def test_sample_ids_are_stable_across_runs_and_whitespace(tmp_path: Path) -> None:
@@ -222,8 +223,8 @@ def test_beir_corpus_file_and_folder(tmp_path: Path) -> None:
     report = load_path(corpus)
     assert report.warnings == []
     assert [p.id for p in report.papers] == [r["_id"] for r in raw]
-    assert [p.title for p in report.papers] == [normalise(r["title"]) for r in raw]
-    assert [p.abstract for p in report.papers] == [normalise(r["text"]) for r in raw]
+    assert [p.title for p in report.papers] == [clean(r["title"]) for r in raw]
+    assert [p.abstract for p in report.papers] == [clean(r["text"]) for r in raw]
     assert {p.source for p in report.papers} == {"beir"}
 
     folder = load_path(tmp_path)  # the BEIR folder form: DIR/corpus.jsonl
@@ -260,7 +261,7 @@ def test_arxiv_snapshot_lines() -> None:
     assert diphoton.title == "Calculation of prompt diphoton production cross sections at Tevatron and LHC energies"
     assert diphoton.abstract.startswith("A fully differential calculation in perturbative quantum chromodynamics is presented")
     assert "\n" not in diphoton.abstract and not diphoton.abstract.endswith(" ")
-    assert diphoton.authors == ("C. Bal\\'azs", "E. L. Berger", "P. M. Nadolsky", "C.-P. Yuan")
+    assert diphoton.authors == ("C. Balázs", "E. L. Berger", "P. M. Nadolsky", "C.-P. Yuan")
     assert diphoton.categories == ("hep-ph",)
     assert diphoton.year == 2007  # first version (2 Apr 2007), not the last update (2008)
     assert diphoton.url == "https://arxiv.org/abs/0704.0001"
@@ -350,3 +351,44 @@ def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "bom.jsonl"
     path.write_bytes("\ufeff".encode() + (DATA / "papers.jsonl").read_bytes())
     assert load_path(path).papers == load_path(DATA / "papers.jsonl").papers
+
+
+# -- fields, ids and compressed files ------------------------------------------------------------
+
+
+def test_ids_are_kept_exactly_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "ids.jsonl"
+    rows = [{"id": "a  b", "title": "First", "abstract": "One."}, {"id": "a b", "title": "Second", "abstract": "Two."}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    report = load_path(path)
+    assert [p.id for p in report.papers] == ["a  b", "a b"]
+    assert report.warnings == []
+
+
+@pytest.mark.parametrize("field", ["abstract", "title", "id"])
+@pytest.mark.parametrize("value", [["a", "list"], {"an": "object"}])
+def test_a_list_or_object_field_is_a_record_error_naming_file_line_and_field(tmp_path: Path, field: str, value: object) -> None:
+    path = tmp_path / "typed.jsonl"
+    good = {"id": "g", "title": "Good", "abstract": "Fine."}
+    bad = {**good, "id": "b", field: value}
+    path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    report = load_path(path)
+    assert [p.id for p in report.papers] == ["g"]
+    assert report.skipped == 1
+    kind = "a list" if isinstance(value, list) else "an object"
+    assert report.warnings == [f"{path}:2: field {field!r} is {kind}, expected text, record skipped"]
+    with pytest.raises(InputError, match=re.escape(f"{path}:2: field {field!r}")):
+        load_path(path, strict=True)
+
+
+def test_gzip_files_are_read_whatever_their_format(tmp_path: Path) -> None:
+    import gzip
+
+    for name, source in (("page.txt.gz", sample_corpus_path()), ("papers.jsonl.gz", DATA / "papers.jsonl")):
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(source.read_bytes()))
+        assert load_path(path).papers == load_path(source).papers
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress((DATA / "papers.jsonl").read_bytes())[:-20])
+    with pytest.raises(InputError, match=re.escape(f"{cut}: damaged gzip file")):
+        load_path(cut)

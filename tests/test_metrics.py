@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from assistant.models import Answer, Citation, Evidence
 from evals.evaluate import aggregate, score_answer
 from evals.metrics import (
     answer_points,
@@ -17,7 +18,6 @@ from evals.metrics import (
     retrieval_scores,
     title_recall,
 )
-from assistant.models import Answer, Citation, Evidence
 
 
 def test_ndcg_binary_by_hand() -> None:

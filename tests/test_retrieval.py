@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from assistant.index.lexical import LexicalCache, LexicalIndex
-from assistant.retrieval.retriever import FusionParams, Retriever
 from assistant.index.store import ChunkStore, open_store
+from assistant.retrieval.retriever import FusionParams, Retriever
 from ingest.loaders import LoadReport, load_path, sample_corpus_path
 from tests.conftest import make_settings
 
@@ -38,8 +38,8 @@ def test_bm25_search_matches_bm25s_retrieve() -> None:
     index = LexicalIndex.build(ids, texts, revision=1)
     for query, k in (("graph attention pruning", 10), ("topic 3 graph", 200), ("protein", 5), ("unknownword", 5)):
         hits = index.search(query, k)
-        tokens = LexicalIndex._tokenize([query])[0]
-        retriever = index._retriever
+        tokens = LexicalIndex.tokenize([query])[0]
+        retriever = index.engine
         term_ids = [retriever.vocab_dict[t] for t in tokens if t in retriever.vocab_dict]
         expected = retriever.get_scores_from_ids(term_ids) if term_ids else None
         if expected is None:
@@ -82,15 +82,20 @@ def test_cache_sees_own_writes_at_once_and_others_after_the_recheck(small_store:
     meta["revision"] = int(meta.get("revision", 0)) + 1
     store.collection.modify(metadata=meta)
     assert cache.get() is first
+    assert cache.wait() is first  # nothing noticed the bump, so nothing is refreshing
     cache.recheck_s = 0.0
-    second = cache.get()
-    assert second.revision == store.revision == first.revision + 1
+    assert cache.get() is first  # the query is answered by the index it has; the refresh runs in the background
+    second = cache.wait()
+    assert second is not None and second.revision == store.revision == first.revision + 1
 
-    # A write by this process is seen on the next call, whatever the recheck interval.
+    # A write by this process is noticed on the next call, whatever the recheck interval.
     cache.recheck_s = 3600
     assert cache.get() is second
     store.bump_revision()
-    assert cache.get().revision == store.revision == second.revision + 1
+    cache.get()
+    third = cache.wait()
+    assert third is not None and third.revision == store.revision == second.revision + 1
+    assert cache.get() is third
 
 
 def test_search_fills_k_when_the_best_papers_were_deleted(small_store: tuple[Any, ChunkStore], embedder: Any) -> None:

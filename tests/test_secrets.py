@@ -114,8 +114,9 @@ def small_store(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Path
 
 def exports(answer: Answer) -> list[str]:
     """Every rendering of an answer a user can see or save."""
-    from assistant.cli import answer_json, print_sources
+    from assistant.cli import print_sources
     from assistant.output.render import to_bibtex, to_markdown
+    from assistant.output.serialise import answer_json
 
     class Buffer(list[str]):
         def write(self, s: str) -> None:
@@ -158,8 +159,7 @@ def test_openai_api_key_fallback_is_hidden_too(monkeypatch: pytest.MonkeyPatch) 
 def test_server_that_echoes_the_key_is_redacted(status: int, debug_logs: pytest.LogCaptureFixture) -> None:
     """Error bodies quoting the key (auth, bad request, retried 5xx and 429) reach neither the message nor any log."""
     with EchoKeyServer(status) as server:
-        client = LLMClient(server.base_url, "m", CANARY, max_retries=1)
-        client._sleep = lambda _s: None
+        client = LLMClient(server.base_url, "m", CANARY, max_retries=1, sleep=lambda _s: None)
         for call in (
             lambda: list(client.stream([{"role": "user", "content": "hi"}], 8)),
             lambda: client.complete([{"role": "user", "content": "hi"}], 8),
@@ -176,8 +176,7 @@ def test_server_that_echoes_the_key_is_redacted(status: int, debug_logs: pytest.
 def test_closed_port_error_and_logs_hide_the_key(debug_logs: pytest.LogCaptureFixture) -> None:
     """An unreachable endpoint: retries are logged and the error names the endpoint, never the key."""
     port = free_port()
-    client = LLMClient(f"http://127.0.0.1:{port}/v1", "m", CANARY, max_retries=2)
-    client._sleep = lambda _s: None
+    client = LLMClient(f"http://127.0.0.1:{port}/v1", "m", CANARY, max_retries=2, sleep=lambda _s: None)
     with pytest.raises(LLMError) as info:
         list(client.stream([{"role": "user", "content": "hi"}], 8))
     assert info.value.kind == "unreachable" and f"127.0.0.1:{port}" in str(info.value)
@@ -285,7 +284,8 @@ def test_cli_markdown_with_closed_port_hides_the_key(small_store: Path, tmp_path
 def app_texts(at: Any) -> list[str]:
     """Every element the app rendered, as its protobuf text (values, labels, help and placeholders included)."""
     out = []
-    for node in at._tree:
+    # Streamlit offers no public walk over the whole tree (main, sidebar and the bottom container of chat_input).
+    for node in at._tree:  # noqa: SLF001
         proto = getattr(node, "proto", None)
         out.append(str(proto) if proto is not None else "")
         value = getattr(node, "value", None)

@@ -23,10 +23,7 @@ def _clear_caches() -> None:
 
     from ui import resources
 
-    resources.get_settings.clear()
-    resources.get_assistant.clear()
-    resources._corpus.clear()
-    resources._stats.clear()
+    resources.clear_caches()
     st.cache_data.clear()
 
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from assistant.errors import AssistantError
-from assistant.output.feedback import append_feedback
 from assistant.models import Filters
+from assistant.output.feedback import append_feedback
 from assistant.output.render import md_escape
 from ui.components import render_actions, render_answer, render_sources, safe_deltas
 from ui.resources import LLM_HINT, corpus, get_settings, load_assistant, sample_button, settings_or_error, show_flash, stats
@@ -163,13 +163,18 @@ def ask(assistant: Assistant, question: str, options: Options) -> None:
             record.update(answer=answer, content=answer.text, error=None)
         live.empty()
         with final:
-            if record["answer"] is not None:
-                render_answer(record["answer"], key)
-                if record["answer"].text:
-                    render_actions(record["answer"], key, _record_feedback)
-            else:
-                st.error(record["error"], icon=":material/error:")
-                render_sources(record["evidence"], (), key)
+            _show_final(record, key)
+
+
+def _show_final(record: dict[str, Any], key: str) -> None:
+    """The finished turn: the answer with its actions, or the error with the sources found."""
+    if record["answer"] is not None:
+        render_answer(record["answer"], key)
+        if record["answer"].text:
+            render_actions(record["answer"], key, _record_feedback)
+    else:
+        st.error(record["error"], icon=":material/error:")
+        render_sources(record["evidence"], (), key)
 
 
 def chat_page() -> None:

@@ -142,14 +142,14 @@ def show_flash() -> None:
 
 def run_ingest(report: LoadReport, store: ChunkStore | None = None) -> SyncSummary:
     """Ingest loaded papers with a progress bar; the caller reruns the page afterwards."""
-    from ingest.pipeline import ingest_report
+    from ingest.pipeline import IngestOptions, ingest_report
 
     bar = st.progress(0.0, text="Chunking and embedding…")
 
     def progress(done: int, total: int) -> None:
         bar.progress(min(1.0, done / total) if total else 1.0, text=f"Embedding chunks: {done} of {total}")
 
-    summary = ingest_report(get_settings(), report, progress=progress, embedder=get_embedder(), store=store)
+    summary = ingest_report(get_settings(), report, IngestOptions(progress=progress), embedder=get_embedder(), store=store)
     bar.empty()
     return summary
 
@@ -179,3 +179,11 @@ def sample_button(where: str) -> None:
         return
     flash(summary_message(summary, "the bundled sample"))
     st.rerun()
+
+
+def clear_caches() -> None:
+    """Forget the cached settings, assistant, corpus facets and stats (the embedder stays); tests start each app fresh."""
+    get_settings.clear()
+    get_assistant.clear()
+    _corpus.clear()
+    _stats.clear()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from assistant.answering.table import NOT_STATED, classify
 from assistant.models import Citation, Evidence, Sentence
 from assistant.output.render import md_escape
-from assistant.answering.table import NOT_STATED, classify
 
 LABEL = "*Extractive answer (no LLM configured): verbatim sentences from the abstracts, each cited.*"
 TABLE_HEAD = ("Paper", "What it does", "Evaluated on", "Result")

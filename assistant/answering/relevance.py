@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 
 from assistant.config import Settings
-from assistant.answering.evidence import stems
 from assistant.models import Evidence, PaperHit
+from assistant.text.names import fold, names
+from assistant.text.words import stems
 
+# The request words, in one place. Two sets, because merging them changes which papers a summary searches with
+# (e.g. "Give me an overview of ...") and so the benchmark figures: a decision for its own change.
 # Words that say what kind of answer is wanted rather than what it is about: no abstract has to contain them.
 _REQUEST = stems(
     "about say says said collection tell me report reports reported explain summarise summarize summary describe "
     "way ways many much give list mention mentions discuss kind kinds well like have get take"
 )
-# Names: a word with a capital or digit after its first letter (DSPy, GPT-4, SWE-bench), or a capitalised word
-# that does not start a sentence (Tulu, Adam). Sentence starts are skipped: "Which", "Compare" are no names.
-_MIXED = re.compile(r"\b([A-Za-z][a-z]*[A-Z0-9][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)\b")
-_CAPITAL = re.compile(r"(?<![.?!:]\s)(?<!^)\b([A-Z][a-z]+(?:-[A-Za-z0-9]+)*)\b")
-
-
 # Whole words that phrase a request for an overview ("What does the collection say about ..."): searching with them
 # ranks papers by how they match the phrasing, so summaries search with the topic alone.
 _OVERVIEW = frozenset(
@@ -38,21 +34,14 @@ def topic_query(question: str) -> str:
     return " ".join(kept) if len(kept) >= 2 else question
 
 
-def fold(text: str) -> str:
-    """Accents dropped (Tülu matches Tulu)."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-
-
 def topic_stems(question: str) -> set[str]:
     """Stemmed content words of the question without the words that only phrase the request."""
     return stems(fold(question)) - _REQUEST
 
 
-def names(question: str) -> set[str]:
+def name_stems(question: str) -> set[str]:
     """Stems of the names the question mentions: the specific things an answer has to be about."""
-    text = fold(question.strip())
-    found = [m.group(1) for m in _MIXED.finditer(text)] + [m.group(1) for m in _CAPITAL.finditer(text)]
-    return {s for s in stems(" ".join(found)) if not s.isdigit()} - _REQUEST
+    return {s for s in stems(" ".join(names(fold(question)))) if not s.isdigit()} - _REQUEST
 
 
 def refusal_reason(question: str, hits: Sequence[PaperHit], evidence: Sequence[Evidence], settings: Settings) -> str:
@@ -75,7 +64,7 @@ def refusal_reason(question: str, hits: Sequence[PaperHit], evidence: Sequence[E
             return ""
         return f"best match similarity {best_dense:.2f} is below {settings.refusal_threshold:.2f}"
     seen = set().union(*texts) if texts else set()
-    absent = sorted(names(question) - seen)
+    absent = sorted(name_stems(question) - seen)
     if absent:
         return "no retrieved abstract mentions " + ", ".join(absent[:4])
     if len(topic) >= 3 and texts:

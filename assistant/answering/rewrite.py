@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from assistant.text.sentences import content_words
+from assistant.text.words import content_words
 
 _DEPENDENT = re.compile(
     r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|both|either|neither|former|latter|"

@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 from assistant.models import Evidence
-from assistant.text.sentences import content_words
+from assistant.text.words import content_words
+from assistant.vectors import Matrix, as_matrix, cosines
 
 _GENERIC = frozenset(
     [
@@ -35,27 +39,21 @@ _GENERIC = frozenset(
 )
 
 
-def _cos(a: Sequence[float], b: Sequence[float]) -> float:
-    num = sum(x * y for x, y in zip(a, b, strict=False))
-    den = (sum(x * x for x in a) ** 0.5) * (sum(y * y for y in b) ** 0.5)
-    return num / den if den else 0.0
-
-
 def group_themes(
-    evidence: Sequence[Evidence], vectors: Sequence[Sequence[float]], threshold: float = 0.45, max_themes: int = 5
+    evidence: Sequence[Evidence], paper_vectors: Matrix, threshold: float = 0.45, max_themes: int = 5
 ) -> list[tuple[str, list[int]]]:
     """Greedy clustering of papers by their evidence vectors; returns (label, indices) per theme."""
-    groups: list[tuple[list[float], list[int]]] = []
-    for i, vec in enumerate(vectors):
-        sims = [_cos(vec, centre) for centre, _ in groups]
+    groups: list[tuple[npt.NDArray[np.float64], list[int]]] = []
+    for i, vec in enumerate(as_matrix(paper_vectors)):
+        sims = cosines(vec, [centre for centre, _ in groups]) if groups else []
         best = max(range(len(sims)), key=lambda j: sims[j]) if sims else -1
         if best >= 0 and (sims[best] >= threshold or len(groups) >= max_themes):
             centre, members = groups[best]
             members.append(i)
             k = len(members)
-            groups[best] = ([(c * (k - 1) + v) / k for c, v in zip(centre, vec, strict=False)], members)
+            groups[best] = ((centre * (k - 1) + vec) / k, members)  # the running mean of the members
         else:
-            groups.append((list(vec), [i]))
+            groups.append((vec, [i]))
     return [(_label([evidence[i] for i in members]), members) for _, members in groups]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -148,26 +149,32 @@ class LocalEmbedder:
         return self._mean_pooled
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """An OpenAI-compatible embeddings endpoint and the model asked for there."""
+
+    base_url: str
+    model: str
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float = 60.0
+
+
 class OpenAIEmbedder:
     """Any OpenAI-compatible `/v1/embeddings` endpoint."""
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        api_key: str | None = None,
-        batch_size: int = 64,
-        timeout: float = 60.0,
-        http_client: httpx.Client | None = None,
-    ) -> None:
+    def __init__(self, endpoint: Endpoint, batch_size: int = 64, http_client: httpx.Client | None = None) -> None:
         import openai
 
-        self.name = model
+        self.name = endpoint.model
         self.batch_size = batch_size
         self._dim = 0
-        self._base_url = base_url
+        self._base_url = endpoint.base_url
         self._client = openai.OpenAI(
-            base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=2, http_client=http_client
+            base_url=endpoint.base_url,
+            api_key=endpoint.api_key or "not-needed",
+            timeout=endpoint.timeout,
+            max_retries=2,
+            http_client=http_client,
         )
 
     @property
@@ -209,5 +216,5 @@ def build_embedder(settings: Settings) -> Embedder:
     """The embedder the settings ask for."""
     if settings.embedding_base_url:
         key = settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else None
-        return OpenAIEmbedder(settings.embedding_base_url, settings.embedding_model, key, settings.embedding_batch_size)
+        return OpenAIEmbedder(Endpoint(settings.embedding_base_url, settings.embedding_model, key), settings.embedding_batch_size)
     return LocalEmbedder(settings.embedding_model, settings.embedding_batch_size)

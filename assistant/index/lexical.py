@@ -11,6 +11,8 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,12 @@ import numpy as np
 
 from assistant.index.store import ChunkStore, local_bumps
 
-# llama-index's BM25Retriever wraps bm25s but pickles whole nodes; ids and a revision are all we need.
+# llama-index's BM25Retriever (llama-index-retrievers-bm25) wraps bm25s too, but persists every node's text and
+# metadata beside the index and keeps no store revision; chunk ids and a revision are all this cache needs.
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+log = logging.getLogger(__name__)
 _quietened: list[bool] = []
 
 
@@ -54,29 +58,34 @@ def _stemmer() -> Any:
     return stemmer
 
 
+@dataclass(frozen=True, eq=False)
 class LexicalIndex:
-    """A bm25s index whose document numbers map to chunk ids."""
+    """A bm25s index whose document numbers map to chunk ids.
 
-    def __init__(self, retriever: Any, ids: list[str], revision: int, count: int) -> None:
-        self._retriever = retriever
-        self.ids = ids
-        self.revision = revision
-        self.count = count
+    Never changed once built, so a cache replaces a stale index by assigning a whole new one: a query holding
+    the old one finishes on it undisturbed.
+    """
+
+    engine: Any  # a bm25s.BM25, only read after indexing
+    ids: tuple[str, ...]
+    revision: int
+    count: int
 
     @staticmethod
-    def _tokenize(texts: list[str]) -> Any:
+    def tokenize(texts: list[str]) -> Any:
+        """Token lists as the index sees them: English stopwords out, stemmed."""
         bm25s = _bm25s()
         return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
 
     @classmethod
-    def build(cls, ids: list[str], texts: list[str], revision: int) -> LexicalIndex:
+    def build(cls, ids: Sequence[str], texts: list[str], revision: int) -> LexicalIndex:
         """Index chunk texts (title included, as embedded)."""
         bm25s = _bm25s()
-        retriever = bm25s.BM25()
+        engine = bm25s.BM25()
         if texts:
             tokens = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), show_progress=False)
-            retriever.index(tokens, show_progress=False)
-        return cls(retriever, ids, revision, len(ids))
+            engine.index(tokens, show_progress=False)
+        return cls(engine, tuple(ids), revision, len(ids))
 
     @classmethod
     def from_store(cls, store: ChunkStore) -> LexicalIndex:
@@ -100,10 +109,10 @@ class LexicalIndex:
         tmp.mkdir(parents=True)
         try:
             if self.ids:
-                self._retriever.save(str(tmp))
+                self.engine.save(str(tmp))
             # The tag makes every save's chunks.json unique, so a reader can tell when the folder was swapped away and
             # back again (by a later save of an equal index) while it read the other files.
-            info = {"ids": self.ids, "revision": self.revision, "count": self.count, "save": tag}
+            info = {"ids": list(self.ids), "revision": self.revision, "count": self.count, "save": tag}
             (tmp / "chunks.json").write_text(json.dumps(info))
             with contextlib.suppress(FileNotFoundError):  # no index yet, or another writer is swapping
                 folder.rename(old)
@@ -121,28 +130,28 @@ class LexicalIndex:
         try:
             raw = (folder / "chunks.json").read_text()
             info = json.loads(raw)
-            retriever = bm25s.BM25.load(str(folder)) if info["ids"] else bm25s.BM25()
+            engine = bm25s.BM25.load(str(folder)) if info["ids"] else bm25s.BM25()
             # A writer may swap the folder between the two reads; ids and index must come from the same save.
-            if (folder / "chunks.json").read_text() != raw or (info["ids"] and retriever.scores["num_docs"] != len(info["ids"])):
+            if (folder / "chunks.json").read_text() != raw or (info["ids"] and engine.scores["num_docs"] != len(info["ids"])):
                 return None
         except Exception:  # a missing, half-swapped or foreign folder: rebuild from the store
             return None
-        return cls(retriever, list(info["ids"]), int(info["revision"]), int(info["count"]))
+        return cls(engine, tuple(info["ids"]), int(info["revision"]), int(info["count"]))
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Best (chunk id, BM25 score) pairs; chunks without a query term are left out."""
         if not self.ids:
             return []
-        tokens = self._tokenize([query])
+        tokens = self.tokenize([query])
         if not tokens or not tokens[0]:
             return []
         # Scoring the known terms and selecting the top k here skips retrieve()'s per-call executor and progress
         # machinery: 0.3 ms instead of 1.2 ms a query on SciFact, with the same scores.
-        vocab = self._retriever.vocab_dict
+        vocab = self.engine.vocab_dict
         term_ids = [vocab[t] for t in tokens[0] if t in vocab]
         if not term_ids:
             return []
-        scores = self._retriever.get_scores_from_ids(term_ids)
+        scores = self.engine.get_scores_from_ids(term_ids)
         k = min(k, len(scores))
         # Everything scoring at least the k-th best (ties included, so the cut does not depend on partition order),
         # then best first with ties by document number.
@@ -152,41 +161,95 @@ class LexicalIndex:
         return [(self.ids[int(d)], float(scores[d])) for d in top if scores[d] > 0]
 
 
+Build = Callable[[ChunkStore], LexicalIndex]
+
+
 class LexicalCache:
-    """Keeps one loaded index per store and reloads it when the store's revision moves.
+    """Keeps one loaded index per store and replaces it, in a background thread, when the store's revision moves.
 
     Reading the revision costs a store round trip (0.6 ms embedded), as much as the BM25 search itself, so it is
-    read at most every `recheck_s` seconds; a write by this process is seen at once, another process's within that.
+    read at most every `recheck_s` seconds; a write by this process is noticed at once, another process's within that.
+    A query that notices a stale index starts a refresh and is answered by the index it has: rebuilding from the
+    whole collection takes seconds on a large one, and no query waits for it. Only the very first load blocks.
     A stale index is still safe: chunks deleted since indexing drop out when their text is fetched.
     """
 
-    def __init__(self, store: ChunkStore, folder: Path, recheck_s: float = 1.0) -> None:
+    def __init__(
+        self, store: ChunkStore, folder: Path, recheck_s: float = 1.0, *, build: Build = LexicalIndex.from_store
+    ) -> None:
         self.store = store
         self.folder = folder
         self.recheck_s = recheck_s
-        self._index: LexicalIndex | None = None
+        self._build = build
+        self._index: LexicalIndex | None = None  # replaced whole, never changed: readers need no lock
         self._checked = (-1, -float("inf"))  # (local bumps, monotonic time) when the revision was last read
-        self._lock = threading.Lock()
+        self._building = threading.Lock()  # one load or build at a time; queries never take it once an index exists
+        self._lock = threading.Lock()  # guards _worker and _again
+        self._worker: threading.Thread | None = None  # the background refresh, while one runs
+        self._again = False  # a query noticed a stale index while the worker ran: refresh once more
 
-    def get(self, revision: int | None = None) -> LexicalIndex:
-        """The index matching the store's revision, loading or rebuilding it when stale."""
+    def get(self) -> LexicalIndex:
+        """The newest index this cache has; a stale one starts a background refresh and is returned meanwhile."""
         bumps, now = local_bumps(), time.monotonic()
-        with self._lock:
-            index, (seen, at) = self._index, self._checked
-        if revision is None and index is not None and seen == bumps and now - at < self.recheck_s:
+        index, (seen, at) = self._index, self._checked
+        if index is not None and seen == bumps and now - at < self.recheck_s:
             return index
-        current = self.store.revision if revision is None else revision
+        current = self.store.revision
+        if index is None:
+            index = self.refresh()
+        elif index.revision != current:
+            self._start_worker()
+        self._checked = (bumps, now)
+        return index
+
+    def refresh(self) -> LexicalIndex:
+        """The index at the store's revision as of this call, loaded or built now if need be: the first load, or a
+        caller that must see its own write at once. Waits for a refresh already in flight."""
+        with self._building:
+            current, index = self.store.revision, self._index
+            if index is None or index.revision != current:
+                index = self._index = self._fresh(current)
+            return index
+
+    def wait(self, timeout: float | None = None) -> LexicalIndex | None:
+        """Wait for a background refresh in flight, then return the index served (None before the first load)."""
         with self._lock:
-            if self._index is None or self._index.revision != current:
-                loaded = LexicalIndex.load(self.folder)
-                if loaded is None or loaded.revision != current or loaded.count != self.store.count():
-                    loaded = LexicalIndex.from_store(self.store)
-                    with contextlib.suppress(OSError):  # a read-only index folder still gets a working in-memory index
-                        loaded.save(self.folder)
-                self._index = loaded
-            if revision is None:
-                self._checked = (bumps, now)
-            return self._index
+            worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+        return self._index
+
+    def _fresh(self, current: int) -> LexicalIndex:
+        """The saved index when it matches the store, else one built from the store and saved."""
+        loaded = LexicalIndex.load(self.folder)
+        if loaded is not None and loaded.revision == current and loaded.count == self.store.count():
+            return loaded
+        built = self._build(self.store)
+        with contextlib.suppress(OSError):  # a read-only index folder still gets a working in-memory index
+            built.save(self.folder)
+        return built
+
+    def _start_worker(self) -> None:
+        with self._lock:
+            if self._worker is not None:
+                self._again = True  # the build in flight may predate the write just noticed
+                return
+            # Not a daemon: a save cut off at interpreter exit would leave its staging folder behind.
+            self._worker = threading.Thread(target=self._background, name="bm25-refresh")
+            self._worker.start()
+
+    def _background(self) -> None:
+        while True:
+            try:
+                self.refresh()
+            except Exception as exc:  # queries keep the index they have; the next one to notice a stale index retries
+                stale = self._index.revision if self._index is not None else None
+                log.warning("refreshing the BM25 index failed, queries keep revision %s: %s", stale, exc)
+            with self._lock:
+                if not self._again:
+                    self._worker = None
+                    return
+                self._again = False
 
 
 def rebuild(store: ChunkStore, folder: Path) -> LexicalIndex:

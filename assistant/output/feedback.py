@@ -10,22 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from assistant.models import Citation
+from assistant.output.serialise import citation_dicts
 
 # Streamlit runs every browser session in its own thread; one lock keeps lines whole.
 _LOCK = threading.Lock()
-
-
-def citation_dicts(citations: Sequence[Citation]) -> list[dict[str, Any]]:
-    """Citations as plain JSON: number, paper, title and the quoted sentences with their spans."""
-    return [
-        {
-            "n": c.n,
-            "paper_id": c.paper_id,
-            "title": c.title,
-            "quotes": [{"text": q.text, "start": q.start, "end": q.end} for q in c.quotes],
-        }
-        for c in citations
-    ]
 
 
 def append_feedback(path: Path, question: str, answer: str, citations: Sequence[Citation], rating: str | int) -> dict[str, Any]:

@@ -8,10 +8,19 @@ from dataclasses import dataclass
 
 from assistant.index.embed import Embedder
 from assistant.index.lexical import LexicalCache
-from assistant.models import Filters, PaperHit, Passage
 from assistant.index.store import ChunkStore
+from assistant.models import Filters, PaperHit, Passage
 
-# llama-index's QueryFusionRetriever fuses node lists by RRF only; we fuse at paper level with a tuned weight.
+# Why not llama-index's QueryFusionRetriever (core/retrievers/fusion_retriever.py), which has weighted
+# relative_score (min-max), dist_based_score (mean ± 3 sd) and RRF modes:
+# - it fuses nodes deduplicated by content hash, so a paper's chunks compete with each other; we rank papers, each
+#   scored by its best chunk in each list, before fusing;
+# - dist_based_score is our z-score up to an affine map, but a node one list missed scores 0 there (3 sd below that
+#   list's mean) where ours scores the list's lowest returned paper, and its RRF fixes k at 60 with ranks from 0,
+#   so its rankings differ from the ones docs/benchmarks.md measures;
+# - it fuses a NodeWithScore per candidate; the hot path here fuses (id, score) tuples and fetches only the returned
+#   papers' chunks.
+# PaperRetriever (assistant/retrieval/llamaindex.py) offers this retrieval to llama-index query engines instead.
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,204 @@
+"""Generating an answer from a plan: a refusal, an extractive answer, or an LLM's checked answer, and the stream around it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from assistant.answering import extractive
+from assistant.answering.citations import check_citations
+from assistant.answering.echo import strip_system_echo
+from assistant.answering.plan import Plan
+from assistant.answering.prompts import Budget, build_messages
+from assistant.answering.refusals import looks_refused
+from assistant.answering.strategies import Strategy
+from assistant.config import Settings
+from assistant.errors import LLMError
+from assistant.index.embed import Embedder
+from assistant.llm.protocol import LLM
+from assistant.models import Answer, Evidence, Mode, Timings, Usage
+
+log = logging.getLogger("assistant.answering.pipeline")
+
+
+class Generation(Protocol):
+    """Iterate once for the answer's text; `answer()` is the finished answer afterwards."""
+
+    timed: bool  # whether the first delta is a generated token worth timing
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def answer(self) -> Answer: ...
+
+
+def base_answer(plan: Plan, extractive_mode: bool) -> Answer:
+    """The answer's fields known from the plan alone."""
+    return Answer(
+        question=plan.question,
+        standalone_question=plan.standalone,
+        mode=plan.mode,
+        text="",
+        citations=(),
+        evidence=plan.evidence,
+        table=plan.table,
+        extractive=extractive_mode,
+    )
+
+
+def coverage(plan: Plan, relevant: Sequence[Evidence], cited: set[int]) -> dict[str, Any]:
+    """How many of the relevant papers the answer cites, and which it leaves out."""
+    numbered = list(enumerate(relevant, 1))
+    # A summary's relevant papers past ASSISTANT_SUMMARY_MAX_PAPERS were never given to the answer: still left out.
+    left = tuple(ev.title for n, ev in numbered if n not in cited) + plan.beyond_cap
+    found = len(numbered) + len(plan.beyond_cap)
+    covered = sum(1 for n, _ in numbered if n in cited)
+    return {"coverage": f"Cites {covered} of the {found} relevant papers found.", "left_out": left}
+
+
+class _Finished:
+    """The answer of a generation, once it is known."""
+
+    _answer: Answer | None = None
+
+    def answer(self) -> Answer:
+        if self._answer is None:
+            raise RuntimeError("the answer is known only after the generation has been iterated")
+        return self._answer
+
+
+class RefusalGeneration(_Finished):
+    """The refusal with the closest papers, when the evidence is too weak."""
+
+    timed = False
+
+    def __init__(self, plan: Plan, extractive_mode: bool) -> None:
+        self.plan = plan
+        self.extractive_mode = extractive_mode
+
+    def __iter__(self) -> Iterator[str]:
+        closest = self.plan.evidence[:3]
+        text = extractive.compose_refusal(closest, self.plan.reason)
+        yield text
+        self._answer = replace(base_answer(self.plan, self.extractive_mode), text=text, refused=True, evidence=closest)
+
+
+class ExtractiveGeneration(_Finished):
+    """Verbatim evidence sentences composed by the mode's strategy, line by line."""
+
+    timed = True
+
+    def __init__(self, plan: Plan, strategy: Strategy) -> None:
+        self.plan = plan
+        self.strategy = strategy
+
+    def __iter__(self) -> Iterator[str]:
+        text, citations = self.strategy.compose(self.plan)
+        yield from text.splitlines(keepends=True)
+        cited = {c.n for c in citations}
+        done = coverage(self.plan, self.strategy.relevant(self.plan.evidence), cited)
+        self._answer = replace(base_answer(self.plan, True), text=text, citations=tuple(citations), **done)
+
+
+@dataclass(frozen=True)
+class Writer:
+    """What an LLM answer needs besides its plan: the model, the settings and the embedder that checks citations."""
+
+    llm: LLM
+    settings: Settings
+    embedder: Embedder
+
+
+class LLMGeneration(_Finished):
+    """The LLM's answer: streamed as it comes, then stripped of system-prompt echoes and checked; owns its usage."""
+
+    timed = True
+
+    def __init__(self, plan: Plan, strategy: Strategy, writer: Writer) -> None:
+        self.plan = plan
+        self.strategy = strategy
+        self.writer = writer
+
+    def __iter__(self) -> Iterator[str]:
+        s, plan = self.writer.settings, self.plan
+        question = plan.question if plan.standalone == plan.question else plan.standalone
+        budget = Budget(s.context_window - s.max_answer_tokens, self.writer.llm.count_tokens)
+        messages, fitted = build_messages(question, plan.mode, plan.evidence, budget, plan.themes)
+        response = self.writer.llm.stream(messages, max_tokens=s.max_answer_tokens)
+        parts: list[str] = []
+        error: str | None = None
+        try:
+            for delta in response:
+                parts.append(delta)
+                yield delta
+        except LLMError as exc:
+            error = str(exc)
+            log.warning("LLM failed: %s", exc)
+        self._answer = self._checked("".join(parts), plan.evidence[:fitted], error, response.usage or Usage())
+
+    def _checked(self, raw: str, evidence: Sequence[Evidence], error: str | None, usage: Usage) -> Answer:
+        """The answer with echoes removed and citations checked against the sources the prompt held."""
+        base = replace(base_answer(self.plan, False), usage=usage)
+        text, echoed = strip_system_echo(raw)
+        if echoed:
+            log.warning("removed %d sentence(s) of the answer that repeated the system prompt", echoed)
+        if error and not text:
+            return replace(base, text="", error=error, incomplete=True)
+        checked = check_citations(text, evidence, self.writer.embedder, self.writer.settings.support_threshold)
+        cited = {c.n for c in checked.citations}
+        return replace(
+            base,
+            text=checked.text,
+            citations=checked.citations,
+            unsupported=checked.unsupported,
+            unsupported_spans=checked.unsupported_spans,
+            dropped_citations=checked.dropped,
+            refused=looks_refused(text) and not cited,
+            error=error,
+            incomplete=bool(error and raw),
+            **coverage(self.plan, self.strategy.relevant(self.plan.evidence), cited),
+        )
+
+
+class AnswerStream:
+    """Iterate for text deltas; `evidence` is known before the first delta, `result` after the last."""
+
+    def __init__(self, plan: Plan, generation: Generation, started: float) -> None:
+        self.plan = plan
+        self._generation = generation
+        self._started = started
+        self._result: Answer | None = None
+
+    @property
+    def evidence(self) -> tuple[Evidence, ...]:
+        return self.plan.evidence
+
+    @property
+    def mode(self) -> Mode:
+        return self.plan.mode
+
+    @property
+    def result(self) -> Answer:
+        """The finished answer, generating the rest of it first if nobody iterated."""
+        if self._result is None:
+            for _ in self:
+                pass
+        assert self._result is not None
+        return self._result
+
+    def __iter__(self) -> Iterator[str]:
+        if self._result is not None:
+            return
+        first: float | None = None
+        for delta in self._generation:
+            if first is None and self._generation.timed:
+                first = time.perf_counter()
+            yield delta
+        timings = Timings(
+            retrieval=self.plan.retrieval_seconds,
+            first_token=(first - self._started) if first else None,
+            total=time.perf_counter() - self._started,
+        )
+        self._result = replace(self._generation.answer(), timings=timings)

@@ -1,0 +1,73 @@
+"""Planning an answer: the standalone question, its mode, the papers, their evidence, and whether to refuse."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from assistant.answering import extractive
+from assistant.answering.evidence import EvidenceBuilder
+from assistant.answering.modes import resolve_mode
+from assistant.answering.plan import Plan, Request
+from assistant.answering.prompts import rewrite_messages
+from assistant.answering.relevance import refusal_reason
+from assistant.answering.rewrite import accept_rewrite, offline_rewrite
+from assistant.answering.strategies import Query, Strategy
+from assistant.config import Settings
+from assistant.errors import LLMError
+from assistant.llm.protocol import LLM
+from assistant.models import Mode
+
+log = logging.getLogger("assistant.answering.pipeline")
+
+
+class Planner:
+    """Retrieves and gathers evidence for a request; no generation. Holds no per-question state."""
+
+    def __init__(
+        self, settings: Settings, evidence: EvidenceBuilder, modes: dict[Mode, Strategy], llm: LLM | None = None
+    ) -> None:
+        self.settings = settings
+        self.evidence = evidence
+        self.modes = modes
+        self.llm = llm
+
+    def standalone(self, question: str, history: Sequence[str]) -> str:
+        """The question rewritten to stand alone: by the LLM when configured, else offline."""
+        if not history:
+            return question
+        if self.llm is not None:
+            try:
+                candidate = self.llm.complete(rewrite_messages(question, history), max_tokens=80).text.strip().strip('"')
+                if accept_rewrite(candidate, question):
+                    return candidate
+            except LLMError as exc:
+                log.warning("follow-up rewrite fell back to offline: %s", exc)
+        return offline_rewrite(question, history)
+
+    def plan(self, request: Request) -> Plan:
+        """The plan for one request: its strategy's papers and evidence, and why to refuse if it must."""
+        started = time.perf_counter()
+        standalone = self.standalone(request.question, request.history)
+        strategy = self.modes[resolve_mode(request.question, request.mode)]
+        vector = self.evidence.embedder.embed_query(standalone)
+        query = Query(standalone, vector, request.top_k or self.settings.top_k, request.filters)
+        found = strategy.retrieve(query)
+        evidence = self.evidence.build(standalone, found.hits, query.vector)
+        reason = refusal_reason(standalone, found.hits, evidence, self.settings)
+        rows, themes = strategy.prepare(query, found.hits, evidence) if not reason else ((), ())
+        return Plan(
+            request.question,
+            standalone,
+            strategy.mode,
+            tuple(found.hits),
+            tuple(evidence),
+            bool(reason),
+            reason,
+            rows,
+            tuple(extractive.table_dicts(rows)),
+            themes,
+            time.perf_counter() - started,
+            found.beyond_cap,
+        )

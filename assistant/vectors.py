@@ -1,0 +1,48 @@
+"""The one vector-math helper: dot products, cosines and means over embedding vectors, with numpy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+Vector = Sequence[float] | npt.NDArray[np.float64]
+Matrix = Sequence[Vector] | npt.NDArray[np.float64]
+
+
+def as_matrix(vectors: Matrix) -> npt.NDArray[np.float64]:
+    """Vectors as the rows of a float64 matrix (0 x 0 when there are none)."""
+    out = np.asarray(vectors, dtype=np.float64)
+    return out.reshape(0, 0) if out.size == 0 else out
+
+
+def dots(query: Vector, vectors: Matrix) -> list[float]:
+    """The dot product of `query` with each vector; embedders return unit vectors, so these are cosines."""
+    matrix = as_matrix(vectors)
+    if not len(matrix):
+        return []
+    return [float(x) for x in matrix @ np.asarray(query, dtype=np.float64)]
+
+
+def cosines(query: Vector, vectors: Matrix) -> list[float]:
+    """Cosine of `query` with each vector, renormalised in case an embedder returns off-unit ones; 0 for a zero vector."""
+    matrix = as_matrix(vectors)
+    if not len(matrix):
+        return []
+    q = np.asarray(query, dtype=np.float64)
+    norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(q)
+    raw = matrix @ q
+    safe = np.where(norms > 0, norms, 1.0)
+    return [float(x) for x in np.where(norms > 0, raw / safe, 0.0)]
+
+
+def cosine(u: Vector, v: Vector) -> float:
+    """Cosine of two vectors; 0 when either is zero."""
+    return cosines(u, [np.asarray(v, dtype=np.float64)])[0]
+
+
+def mean(vectors: Matrix) -> npt.NDArray[np.float64]:
+    """The mean vector (empty for no vectors)."""
+    matrix = as_matrix(vectors)
+    return matrix.mean(axis=0) if len(matrix) else np.zeros(0)

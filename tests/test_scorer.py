@@ -1,0 +1,130 @@
+"""The evidence scorer: features, the committed parameters, and the fit."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from assistant.answering.scorer import (
+    FEATURES,
+    PARAMS_PATH,
+    DocFreqTermStats,
+    EvidenceModel,
+    PaperSentences,
+    feature_matrix,
+    fit_logistic,
+    load_model,
+    profile,
+    score_papers,
+)
+
+STATS = DocFreqTermStats.from_texts(
+    [
+        "B4 is a code generation method based on Bayesian priors.",
+        "We study code generation with large language models.",
+        "Language models write code from natural language.",
+        "A survey of program synthesis benchmarks.",
+    ]
+)
+
+
+def _unit(v: list[float]) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float32)
+    return a / np.linalg.norm(a)
+
+
+def _paper(sentences: list[str], vectors: list[np.ndarray], title: str = "A paper", score: float = 1.0) -> PaperSentences:
+    return PaperSentences("p", title, score, 0.5, tuple(sentences), np.vstack(vectors))
+
+
+def test_committed_parameters_load_and_are_small() -> None:
+    assert PARAMS_PATH.stat().st_size < 100 * 1024
+    model = load_model()
+    assert model.features == FEATURES
+    assert 0.0 < model.refusal_bar < 1.0 and 0.0 < model.cite_bar < 1.0
+    provenance = json.loads(PARAMS_PATH.read_text())["provenance"]
+    assert provenance["command"].startswith("python -m evals.fit_evidence")
+
+
+def test_probabilities_are_in_range_and_rise_with_similarity() -> None:
+    model = load_model()
+    question = "Is it true that code generation benefits from priors?"
+    q = _unit([1.0, 0.0, 0.0])
+    probs = []
+    for angle in np.linspace(1.4, 0.0, 8):  # the first sentence turns towards the question
+        near = _unit([float(np.cos(angle)), float(np.sin(angle)), 0.0])
+        paper = _paper(["We study code generation.", "Results are reported."], [near, _unit([0.3, 0.0, 1.0])])
+        probs.append(float(score_papers(model, question, q, [paper], STATS)[0][0]))
+    assert all(0.0 <= p <= 1.0 for p in probs)
+    assert all(b >= a for a, b in itertools.pairwise(probs)) and probs[-1] > probs[0]
+
+
+def test_rare_term_fires_only_on_a_sentence_holding_it() -> None:
+    q = _unit([1.0, 0.0])
+    paper = _paper(
+        ["B4 is a code generation method.", "We tailor code generation tasks."], [_unit([1.0, 0.2]), _unit([1.0, 0.2])]
+    )
+    x = feature_matrix("What is B4?", q, [paper], STATS)
+    rare = FEATURES.index("rare_term")
+    assert x[0, rare] > 0.5
+    assert x[1, rare] == 0.0
+    assert x[1, FEATURES.index("rare_missing")] > 0.5
+    assert x[0, FEATURES.index("defines")] == 1.0 and x[1, FEATURES.index("defines")] == 0.0
+
+
+def test_a_name_in_the_title_counts_and_a_capitalised_first_word_does_not() -> None:
+    q = _unit([1.0, 0.0])
+    paper = _paper(["We tailor code generation tasks."], [_unit([1.0, 0.0])], title="B4: Towards optimal code")
+    x = feature_matrix("What is B4?", q, [paper], STATS)
+    assert x[0, FEATURES.index("rare_term")] > 0.5
+    assert [name for name, _ in profile("What does Which mean here?", STATS).names] == []
+
+
+def test_answer_type_needs_the_kind_of_thing_asked_for() -> None:
+    q = _unit([1.0, 0.0])
+    paper = _paper(["The model has 41 billion parameters.", "The model writes code."], [_unit([1.0, 0.0])] * 2)
+    x = feature_matrix("How many parameters does the largest model have?", q, [paper], STATS)
+    assert list(x[:, FEATURES.index("number_match")]) == [1.0, 0.0]
+    assert list(x[:, FEATURES.index("number_missing")]) == [0.0, 1.0]
+    assert profile("Is it true that priors help?", STATS).asks_number is False
+    assert profile("Which dataset do they evaluate on?", STATS).asks_name is True
+
+
+def test_gaps_are_relative_to_the_best_candidate() -> None:
+    q = _unit([1.0, 0.0])
+    best = _paper(["Close."], [_unit([1.0, 0.1])], score=1.0)
+    other = _paper(["Far."], [_unit([0.2, 1.0])], score=0.4)
+    x = feature_matrix("Is it true that things are close?", q, [best, other], STATS)
+    gap = FEATURES.index("cosine_gap")
+    assert x[0, gap] == pytest.approx(0.0) and x[1, gap] < -0.5
+    assert x[1, FEATURES.index("paper_gap")] == pytest.approx(-0.6)
+    assert x[1, FEATURES.index("paper_rank")] == pytest.approx(0.5)
+
+
+def test_fit_recovers_the_signs_on_separable_data() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    y = (2.0 * x[:, 0] - 1.5 * x[:, 1] > 0).astype(float)
+    model = fit_logistic(x, y, l2=1.0, features=("up", "down", "noise"))
+    assert model.weights[0] > 1.0 and model.weights[1] < -1.0
+    assert abs(model.weights[2]) < 0.5 * min(abs(model.weights[0]), abs(model.weights[1]))
+    p = model.probability(x)
+    assert ((p > 0.5) == (y == 1)).mean() > 0.97
+
+
+def test_parameters_for_other_features_are_refused() -> None:
+    data = load_model().to_dict()
+    assert EvidenceModel.from_dict(data).features == FEATURES
+    with pytest.raises(ValueError, match="refit"):
+        EvidenceModel.from_dict({**data, "features": ["cosine"]}, "params.json")
+    with pytest.raises(ValueError, match=r"params\.json: bad or missing field"):
+        EvidenceModel.from_dict({"features": list(FEATURES)}, "params.json")
+
+
+def test_rarity_is_one_for_an_unseen_stem_and_zero_for_a_stem_everywhere() -> None:
+    stats = DocFreqTermStats({"code": 4}, 4)
+    assert stats.idf("unseen") == pytest.approx(1.0)
+    assert stats.idf("code") == pytest.approx(0.0)
