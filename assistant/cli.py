@@ -6,10 +6,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from assistant.config import Settings, load_settings
 from assistant.errors import AssistantError, ConfigError, InputError
+from assistant.output.sanitise import VisibleStream, visible_json
 from assistant.runtime import prepare_runtime
 
 if TYPE_CHECKING:
@@ -17,8 +18,42 @@ if TYPE_CHECKING:
     from assistant.models import Answer
 
 
-def print_sources(answer: Answer, out: TextIO) -> None:
-    """Numbered sources with the quoted sentences, then unsupported claims and timings."""
+EXIT_CODES = """exit codes:
+  0  the answer is complete (an extractive answer or a refusal included)
+  1  the store, the embedder or another part of the assistant failed
+  2  a bad setting, option or input file, or the LLM gave no answer at all
+  3  the answer was cut off (the LLM stopped, broke, or ran past ASSISTANT_LLM_DEADLINE or the answer's token cap);
+     the partial text and its checked citations are still printed
+  130  interrupted"""
+EXIT_CUT = 3
+
+
+class Out(Protocol):
+    """Where the CLI writes: a text stream."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
+class SafeText:
+    """A text stream that passes everything through `visible`: no escape sequence from an answer or a title reaches
+    the terminal."""
+
+    def __init__(self, stream: Out) -> None:
+        self.stream = stream
+        self._visible = VisibleStream()  # live deltas may split a sequence
+
+    def write(self, text: str) -> int:
+        return self.stream.write(self._visible.feed(text))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def print_sources(answer: Answer, out: Out, err: Out | None = None) -> None:
+    """Numbered sources with the quoted sentences, then unsupported claims and timings; the error line goes to `err`."""
+    out, err = SafeText(out), SafeText(err or sys.stderr)  # titles and quotes come from ingested files as they were
     quotes = {c.n: c.quotes for c in answer.citations}
     print("\nSources:", file=out)
     for n, ev in enumerate(answer.evidence, 1):
@@ -31,7 +66,7 @@ def print_sources(answer: Answer, out: TextIO) -> None:
     for s in answer.unsupported:
         print(f"UNSUPPORTED: {s}", file=out)
     if answer.error:
-        print(f"error: {answer.error}{' (answer incomplete)' if answer.incomplete else ''}", file=out)
+        print(f"error: {answer.error}{' (answer incomplete)' if answer.incomplete else ''}", file=err)
     t = answer.timings
     first = f", first token {t.first_token:.2f}s" if t.first_token is not None else ""
     print(
@@ -41,7 +76,14 @@ def print_sources(answer: Answer, out: TextIO) -> None:
     )
 
 
-def _ask(assistant: Assistant, args: argparse.Namespace, out: TextIO) -> int:
+def exit_code(answer: Answer) -> int:
+    """0 for a whole answer, 2 when the LLM gave nothing, 3 when it was cut off (see EXIT_CODES)."""
+    if answer.error and not answer.text:
+        return 2
+    return EXIT_CUT if answer.incomplete else 0
+
+
+def _ask(assistant: Assistant, args: argparse.Namespace, out: Out, err: Out) -> int:
     from assistant.models import Filters
     from assistant.output.render import to_bibtex, to_markdown
 
@@ -58,17 +100,17 @@ def _ask(assistant: Assistant, args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         from assistant.output.serialise import answer_json
 
-        print(json.dumps(answer_json(answer), ensure_ascii=False), file=out)
+        print(json.dumps(visible_json(answer_json(answer)), ensure_ascii=False), file=out)
     elif args.format == "markdown":
         print(to_markdown(answer), file=out)
     elif args.format == "bibtex":
         print(to_bibtex(answer), file=out)
     else:
-        print_sources(answer, out)
-    return 2 if answer.error and not answer.text else 0
+        print_sources(answer, out, err)
+    return exit_code(answer)
 
 
-def _chat(assistant: Assistant, args: argparse.Namespace, out: TextIO) -> int:
+def _chat(assistant: Assistant, args: argparse.Namespace, out: Out, err: Out) -> int:
     history: list[str] = []
     mode: str | None = args.mode
     print(
@@ -99,9 +141,9 @@ def _chat(assistant: Assistant, args: argparse.Namespace, out: TextIO) -> int:
             for delta in stream:
                 out.write(delta)
                 out.flush()
-            print_sources(stream.result, out)
+            print_sources(stream.result, out, err)
         except AssistantError as exc:
-            print(f"error: {exc}", file=out)
+            print(f"error: {exc}", file=err)
         history.append(question)
 
 
@@ -126,7 +168,10 @@ OUTER_COMMANDS = {
 def parser(outer: bool = False) -> argparse.ArgumentParser:
     """The command line; `outer` registers eval and bench with their own options (importing evals)."""
     p = argparse.ArgumentParser(
-        prog="python -m assistant", description="Answer questions over paper abstracts with checked citations."
+        prog="python -m assistant",
+        description="Answer questions over paper abstracts with checked citations.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", required=True)
     ask = sub.add_parser("ask", help="answer one question")
@@ -156,10 +201,13 @@ def parser(outer: bool = False) -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None, settings: Settings | None = None, out: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, settings: Settings | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Run one command; the exit code is one of EXIT_CODES."""
     chosen, _ = parser().parse_known_args(argv)
     args = parser(outer=chosen.command in OUTER_COMMANDS).parse_args(argv)
-    out = out or sys.stdout
+    shown, errors = SafeText(out or sys.stdout), SafeText(err or sys.stderr)
     try:
         settings = settings or load_settings()
         if getattr(args, "collection", None):
@@ -169,13 +217,13 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None, ou
             from assistant import build_assistant
 
             assistant = build_assistant(settings)
-            return _ask(assistant, args, out) if args.command == "ask" else _chat(assistant, args, out)
-        return int(args.func(args, settings, out))
+            return _ask(assistant, args, shown, errors) if args.command == "ask" else _chat(assistant, args, shown, errors)
+        return int(args.func(args, settings, out or sys.stdout))
     except (InputError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=errors)
         return 2
     except AssistantError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=errors)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
         description="API key for the LLM endpoint (falls back to OPENAI_API_KEY).",
     )
     llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the LLM before giving up on a request.")
+    llm_deadline: float = Field(
+        120.0, gt=0, description="Seconds a whole answer may take, however steadily the LLM streams; the rest is cut."
+    )
     llm_max_retries: int = Field(3, ge=0, le=20, description="Retries with backoff on 429 and 5xx answers.")
     llm_temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature for answers.")
     context_window: int = Field(8192, ge=256, description="Context window of the LLM in tokens.")
@@ -91,16 +94,7 @@ class Settings(BaseSettings):
         1, ge=1, description="Best chunks fetched with each retrieved paper (the best one sets its score)."
     )
     summary_max_papers: int = Field(25, ge=1, description="Most papers a summarise answer may cover.")
-    summary_threshold: Share = Field(0.4, description="Relative relevance a paper needs to be included in a summary.")
-    refusal_threshold: Share = Field(0.35, description="Best dense similarity below which the question is refused.")
-    refusal_confident: Share = Field(
-        0.5, description="Best dense similarity from which no lexical check can refuse the question."
-    )
     support_threshold: Share = Field(0.45, description="Similarity an answer sentence needs to its cited sentences.")
-    refusal_missing_terms: Share = Field(
-        0.4, description="Share of question terms absent from the best abstracts above which the question is refused."
-    )
-    cite_ratio: Share = Field(0.6, description="Relative score a paper needs, against the best, to be cited in a short answer.")
     evidence_sentences: int = Field(3, ge=1, description="Sentences of evidence taken from each paper.")
 
     # App

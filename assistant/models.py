@@ -69,10 +69,11 @@ class Evidence:
     title: str
     abstract: str
     score: float
-    sentences: tuple[Sentence, ...]
+    sentences: tuple[Sentence, ...]  # best first; each `score` is the probability that the sentence answers
     year: int | None = None
     authors: tuple[str, ...] = ()
     url: str | None = None
+    best: float = 0.0  # probability that the paper's best sentence answers the question
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,24 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class Support:
+    """What the citation check made of a generated answer's sentences (headings and code are not sentences)."""
+
+    sentences: int = 0
+    supported: int = 0  # cite a source the check accepts
+    flagged: int = 0  # unsupported: cite nothing that backs them, or state something substantive uncited
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """The extractive evidence shown with a generated answer that is mostly unsupported, and the line saying so."""
+
+    note: str
+    text: str
+    citations: tuple[Citation, ...]
+
+
+@dataclass(frozen=True)
 class Answer:
     """The checked result of one question."""
 
@@ -124,6 +143,8 @@ class Answer:
     table: tuple[dict[str, str], ...] = ()
     usage: Usage = Usage()
     timings: Timings = Timings()
+    support: Support | None = None  # generated answers only
+    fallback: Fallback | None = None  # set when most of a generated answer is unsupported
 
 
 @dataclass(frozen=True)

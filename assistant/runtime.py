@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -27,17 +28,18 @@ def prepare_runtime(settings: Settings) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(tiktoken_cache()))
+    # Read by transformers when (if ever) it is imported: the ONNX query path never imports it, which saves ~0.6 s.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore", "openai", "bm25s", "chromadb", "sentence_transformers", "transformers", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     warnings.filterwarnings("ignore", category=FutureWarning)
-    try:
+    if "transformers" in sys.modules:  # imported before the variables above were set
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()
-    except ImportError:
-        pass
 
 
 def store_label(settings: Settings) -> str:

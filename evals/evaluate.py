@@ -19,6 +19,7 @@ from evals.metrics import (
     answer_points,
     citation_precision,
     mean_scores,
+    point_coverage,
     retrieval_scores,
     title_recall,
 )
@@ -193,6 +194,9 @@ def _retrieval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
 # -- questions ----------------------------------------------------------------------------------------
 
 QUESTION_METRICS = ("recall_at_5", "citation_recall", "citation_precision", "refusal_accuracy", "false_refusals", "answer_points")
+# LLM mode only: shares of the answer's sentences the citation check supports and flags, answers shown with the
+# extractive evidence because most of them was flagged, and the LLM judge beside the lexical answer-point measure.
+LLM_METRICS = ("supported_share", "flagged_share", "evidence_shown", "answer_points_llm", "judge_agreement")
 
 
 def load_questions(path: Path) -> list[dict[str, Any]]:
@@ -219,6 +223,7 @@ def score_answer(q: dict[str, Any], answer: Answer) -> dict[str, Any]:
     answerable = bool(gold)
     # An unanswerable question's only point is "says the corpus does not answer": a refusal states it.
     points = answer_points(q.get("answer_points", []), answer.text) if answerable else float(answer.refused)
+    support = answer.support
     return {
         "qid": q.get("qid"),
         "type": q.get("type", "unknown"),
@@ -230,13 +235,16 @@ def score_answer(q: dict[str, Any], answer: Answer) -> dict[str, Any]:
         "refusal_accuracy": None if answerable else float(answer.refused),
         "false_refusals": int(answer.refused) if answerable else None,
         "answer_points": points,
+        "supported_share": support.supported / support.sentences if support and support.sentences else None,
+        "flagged_share": support.flagged / support.sentences if support and support.sentences else None,
+        "evidence_shown": float(answer.fallback is not None) if support else None,
         "papers": found[:5],
         "cited": cited,
     }
 
 
-def judge_points(assistant: Assistant, points: Sequence[str], answer: str) -> float | None:
-    """LLM-judged share of answer points the answer states; None when the judge fails."""
+def judge_points(assistant: Assistant, points: Sequence[str], answer: str) -> list[bool] | None:
+    """The LLM judge's verdict on each answer point (stated or not); None when the judge fails or says nothing."""
     from assistant.errors import LLMError
 
     if assistant.llm is None or not points:
@@ -253,12 +261,21 @@ def judge_points(assistant: Assistant, points: Sequence[str], answer: str) -> fl
     verdicts = {int(m.group(1)): m.group(2).lower() == "yes" for m in re.finditer(r"(\d+)\W+(yes|no)\b", reply, re.IGNORECASE)}
     if not verdicts:
         return None
-    return sum(1 for i in range(1, len(points) + 1) if verdicts.get(i)) / len(points)
+    return [bool(verdicts.get(i)) for i in range(1, len(points) + 1)]
+
+
+def judged(points: Sequence[str], answer: str, verdicts: list[bool] | None) -> dict[str, float | None]:
+    """The judge's share of points stated, and the share of points on which it agrees with the lexical measure."""
+    if not verdicts:
+        return {"answer_points_llm": None, "judge_agreement": None}
+    lexical = [point_coverage(p, answer) >= POINT_MATCH for p in points]
+    agree = sum(1 for a, b in zip(verdicts, lexical, strict=True) if a == b)
+    return {"answer_points_llm": sum(verdicts) / len(points), "judge_agreement": agree / len(points)}
 
 
 def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Means of the question metrics; false_refusals is a count of answerable questions refused."""
-    keys = [*QUESTION_METRICS, "answer_points_llm"]
+    keys = [*QUESTION_METRICS, *LLM_METRICS]
     means = mean_scores([{k: r.get(k) for k in keys if k in r} for r in rows])
     out: dict[str, Any] = {k: (round(v, 4) if v is not None else None) for k, v in means.items()}
     out["false_refusals"] = sum(r["false_refusals"] or 0 for r in rows)
@@ -275,7 +292,8 @@ def evaluate_questions(assistant: Assistant, questions: Sequence[dict[str, Any]]
         answer = assistant.ask(q["question"], history=list(q.get("history", [])))
         row = score_answer(q, answer)
         if judge and q.get("gold"):
-            row["answer_points_llm"] = judge_points(assistant, q.get("answer_points", []), answer.text)
+            points = list(q.get("answer_points", []))
+            row.update(judged(points, answer.text, judge_points(assistant, points, answer.text)))
         row["seconds"] = round(time.perf_counter() - started, 3)
         rows.append(row)
     types = list(dict.fromkeys(r["type"] for r in rows))
@@ -300,7 +318,7 @@ def _questions(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     if args.json:
         print(json.dumps(report, ensure_ascii=False), file=out)
         return 0
-    cols = [*QUESTION_METRICS] + (["answer_points_llm"] if assistant.llm is not None else [])
+    cols = [*QUESTION_METRICS] + (list(LLM_METRICS) if assistant.llm is not None else [])
     print(f"{'type':<14}{'n':>4}" + "".join(f"{c:>20}" for c in cols), file=out)
     for name, agg in [*report["by_type"].items(), ("overall", report["overall"])]:
         print(f"{name:<14}{agg['questions']:>4}" + "".join(f"{_fmt(agg.get(c)):>20}" for c in cols), file=out)
@@ -331,3 +349,7 @@ def register(sub: Any) -> None:
     q.add_argument("--collection", help="collection the questions are about (default: ASSISTANT_COLLECTION)")
     q.add_argument("--json", action="store_true", help='print {"overall", "by_type", "questions"} as one JSON object')
     q.set_defaults(func=_questions)
+    from evals import claims, fit_evidence
+
+    claims.register(kinds)
+    fit_evidence.register(kinds)

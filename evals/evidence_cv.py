@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 MAX_FALSE_REFUSALS = 0.08  # refusal bar: refuse as many NEI claims as possible, at most this share of evidence claims
 MIN_RECALL_SHARE = 0.97  # cite bar: keep doc recall at least this share of what citing every answered paper gives
 QUOTES = 3  # sentences quoted per cited paper
+SOURCES = ("scifact", "extra", "cross", "cross-cs")  # question sources, in the order evals.fit_evidence stacks them
 
 
 @dataclass(frozen=True)
@@ -126,14 +127,21 @@ def answers(
     }
 
 
+def _refusal_bar(table: Table, groups: Groups, probs: np.ndarray, questions: Sequence[int]) -> float:
+    """The highest bar that refuses at most MAX_FALSE_REFUSALS of these evidence questions."""
+    evidence_best = np.sort([probs[np.concatenate(groups.rows[q])].max() for q in questions if table.answerable[q]])
+    allowed = int(np.floor(MAX_FALSE_REFUSALS * len(evidence_best)))
+    return float(evidence_best[allowed]) if len(evidence_best) else 0.5
+
+
 def fit_bars(table: Table, groups: Groups, probs: np.ndarray, questions: Sequence[int]) -> tuple[float, float]:
-    """Refusal bar: the highest that refuses at most MAX_FALSE_REFUSALS of the evidence questions.
+    """Refusal bar: the highest that refuses at most MAX_FALSE_REFUSALS of the evidence questions of each source
+    (SciFact claims, our labelled questions), so the limit holds in the product's domain and not only on average.
     Cite bar: the highest citation precision whose doc recall stays at least MIN_RECALL_SHARE of the doc recall
     reached by citing every answered paper above the refusal bar.
     """
-    evidence_best = np.sort([probs[np.concatenate(groups.rows[q])].max() for q in questions if table.answerable[q]])
-    allowed = int(np.floor(MAX_FALSE_REFUSALS * len(evidence_best)))
-    refusal = float(evidence_best[allowed]) if len(evidence_best) else 0.5
+    by_source = [[q for q in questions if table.source[q] == s and table.answerable[q]] for s in np.unique(table.source)]
+    refusal = min((_refusal_bar(table, groups, probs, qs) for qs in by_source if qs), default=0.5)
     base = answers(table, groups, probs, questions, (refusal, refusal))
     candidates = np.unique(np.quantile(probs, np.linspace(0.5, 1.0, 201)))
     best_bar, best_precision = refusal, base["citation_precision"] or 0.0
@@ -176,10 +184,9 @@ def cross_validate(table: Table, k: int, l2: float, seed: int, extra_weight: flo
     for f in range(k):
         train_q, test_q = everything[folds != f], everything[folds == f]
         inner = out_of_fold(table, train_q, assign_folds(table, k - 1, seed + 1 + f), l2, weight)
-        scifact_train = [int(q) for q in train_q if table.source[q] == 0]
-        bars = fit_bars(table, groups, inner, scifact_train)
+        bars = fit_bars(table, groups, inner, [int(q) for q in train_q])
         row: dict[str, Any] = {"fold": f, "refusal_bar": round(bars[0], 4), "cite_bar": round(bars[1], 4)}
-        for s, name in ((0, "scifact"), (1, "extra")):
+        for s, name in enumerate(SOURCES):
             qs = [int(q) for q in test_q if table.source[q] == s]
             if qs:
                 row[name] = answers(table, groups, oof, qs, bars)
@@ -204,7 +211,7 @@ def _means(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("refusal_bar", "cite_bar", "auc"):
         out[key] = round(float(np.mean([r[key] for r in rows if r.get(key) is not None])), 4)
-    for src in ("scifact", "extra"):
+    for src in SOURCES:
         parts = [r[src] for r in rows if src in r]
         if parts:
             out[src] = {m: round(float(np.mean([p[m] for p in parts if p[m] is not None])), 4)
@@ -217,5 +224,5 @@ def final_fit(table: Table, l2: float, oof: np.ndarray, extra_weight: float = 1.
     weight = row_weights(table, extra_weight)
     model = _fit(table, np.arange(len(table.y)), l2, weight)
     groups = groups_of(table)
-    bars = fit_bars(table, groups, oof, [q for q in range(len(table.answerable)) if table.source[q] == 0])
+    bars = fit_bars(table, groups, oof, list(range(len(table.answerable))))
     return replace(model, refusal_bar=bars[0], cite_bar=bars[1])

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from assistant.index.embed import Embedder
     from assistant.models import PaperHit
 
-CLAIMS = Path("../shared/data/scifact/claims_train.jsonl")
 _SPACE = re.compile(r"\s+")
 
 
@@ -93,6 +92,11 @@ def load_claims(path: Path) -> list[Question]:
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise SystemExit(f"error: {path}:{n}: not a SciFact claim ({exc})") from None
     return out
+
+
+def off_domain(q: Question) -> Question:
+    """The question asked of a collection from another field: nothing there answers it."""
+    return Question("x-" + q.id, q.text, False, {}, (), q.history)
 
 
 def load_extra(path: Path) -> list[Question]:
@@ -262,7 +266,14 @@ def feature_table(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
     if args.extra:
         extra = Settings(chroma_path=args.extra_chroma_path or base.chroma_path,
                          index_dir=args.extra_index_dir or base.index_dir, collection=args.extra_collection)  # fmt: skip
-        parts.append(("extra", extra, load_extra(Path(args.extra))))
+        extra_qs = [q for f in args.extra for q in load_extra(Path(f))]
+        parts.append(("extra", extra, extra_qs))
+        if args.cross:
+            # Off-domain questions have no evidence in the other collection: the far negatives SciFact's near-miss
+            # claims never show (a biomedical claim against CS abstracts, a CS question against biomedical ones).
+            claims = parts[0][2]
+            parts.append(("cross", extra, [off_domain(q) for q in claims[:: max(1, len(claims) // args.cross)]]))
+            parts.append(("cross-cs", scifact, [off_domain(q) for q in extra_qs]))
     loaded = [(tag, *source_records(s, qs, args, tag)) for tag, s, qs in parts]
     code = Path(feature_matrix.__code__.co_filename).read_bytes()
     key = _digest(code, [(tag, len(recs), _digest(json.dumps(recs, sort_keys=True))) for tag, recs, _ in loaded])
@@ -284,12 +295,13 @@ def feature_table(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
 # -- command ------------------------------------------------------------------------------------------
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--claims", default=str(CLAIMS), help="SciFact claims with rationales (claims_train.jsonl)")
+def add_arguments(p: argparse.ArgumentParser, claims_required: bool = True) -> None:
+    if claims_required:
+        p.add_argument("--claims", required=True, help="SciFact claims with rationales (claims_train.jsonl)")
     p.add_argument("--collection", default="scifact", help="collection holding the SciFact corpus")
     p.add_argument("--chroma-path", type=Path, default=None, help="store of that collection (default: the settings')")
     p.add_argument("--index-dir", type=Path, default=None, help="BM25 index folder of that store (default: the settings')")
-    p.add_argument("--extra", default=None, help="labelled questions JSONL (question-set format plus evidence sentences)")
+    p.add_argument("--extra", nargs="+", default=None, help="labelled questions JSONL files (question-set format plus evidence)")
     p.add_argument("--extra-collection", default="papers", help="collection the --extra questions were written over")
     p.add_argument("--extra-chroma-path", type=Path, default=None, help="store of the --extra collection")
     p.add_argument("--extra-index-dir", type=Path, default=None, help="BM25 index folder of the --extra store")
@@ -298,6 +310,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, default=5, help="papers retrieved per question")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds, grouped by question")
     p.add_argument("--l2", type=float, default=1.0, help="L2 penalty on the standardised weights")
+    p.add_argument("--cross", type=int, default=0, help="add about N SciFact claims asked of the --extra collection, and "
+                   "the --extra questions asked of SciFact, as off-domain questions with no evidence (0: none)")
     p.add_argument("--extra-weight", type=float, default=1.0, help="weight of an --extra sentence against a SciFact one")
     p.add_argument("--seed", type=int, default=0, help="seed of the fold assignment")
     p.add_argument("--dry-run", action="store_true", help="report only; leave the parameters file alone")
@@ -325,6 +339,9 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         "cv": cv,
     }
     if not args.dry_run:
+        if args.out.exists():  # the summary bar (evals.fit_summary) lives in the same file: keep it
+            kept = json.loads(args.out.read_text(encoding="utf-8")).get("summary")
+            params.update({"summary": kept} if kept else {})
         args.out.write_text(json.dumps(params, indent=1) + "\n", encoding="utf-8")
         report["written"] = str(args.out)
     return report
@@ -334,7 +351,12 @@ def register(sub: Any) -> None:
     """Add `fit-evidence` to an argparse subparsers object."""
     p = sub.add_parser("fit-evidence", help="fit the evidence scorer on SciFact claims and write its parameters")
     add_arguments(p)
-    p.set_defaults(func=lambda a: print(json.dumps(run(a, _own_arguments(sys.argv[1:])), indent=1)))
+    p.set_defaults(func=_fit_command)
+
+
+def _fit_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    print(json.dumps(run(args, _own_arguments(sys.argv[1:])), indent=1), file=out)
+    return 0
 
 
 def _own_arguments(argv: Sequence[str]) -> list[str]:

@@ -140,18 +140,41 @@ def store_env(chroma_path: Path, index_dir: Path, collection: str) -> dict[str, 
     return env
 
 
+def _seconds_to_exit(cmd: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, timeout=300)
+    return time.perf_counter() - started, proc
+
+
 def cli_cold_start(env: dict[str, str], question: str, runs: int = 2) -> dict[str, Any]:
-    """Seconds from `python -m assistant ask ...` starting to it exiting with the answer printed."""
-    seconds = []
+    """Seconds from `python -m assistant ask ...` starting to it exiting with the answer printed, and the same for
+    `python -c "import torch"`, alternated run by run so that both see the same machine load; the ratio of the
+    medians is the figure that travels between machines."""
+    ask = [sys.executable, "-m", "assistant", "ask", question, "--json"]
+    torch_only = [sys.executable, "-c", "import torch"]
+    seconds: list[float] = []
+    torch_seconds: list[float] = []
     for _ in range(runs):
-        started = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "assistant", "ask", question, "--json"], env=env, cwd=ROOT, capture_output=True, timeout=300
-        )
+        took, proc = _seconds_to_exit(ask, env)
         if proc.returncode != 0:
             return {"ok": False, "error": proc.stderr.decode(errors="replace")[-300:]}
-        seconds.append(time.perf_counter() - started)
-    return {"ok": True, "runs": runs, "seconds": [round(s, 2) for s in seconds], "best_s": round(min(seconds), 2)}
+        seconds.append(took)
+        took, proc = _seconds_to_exit(torch_only, env)
+        if proc.returncode == 0:
+            torch_seconds.append(took)
+    out: dict[str, Any] = {"ok": True, "runs": runs, "seconds": [round(s, 2) for s in seconds], "best_s": round(min(seconds), 2)}
+    out["embedder"] = embedder_backend(env)
+    if torch_seconds:
+        out["import_torch_s"] = [round(s, 2) for s in torch_seconds]
+        out["ratio_to_import_torch"] = round(statistics.median(seconds) / statistics.median(torch_seconds), 2)
+    return out
+
+
+def embedder_backend(env: dict[str, str]) -> str:
+    """Which runtime the CLI's embedder uses under this environment: "onnx" (the install-time export) or "torch"."""
+    code = "from assistant.index.embed import LocalEmbedder; print(LocalEmbedder().backend)"
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, timeout=300)
+    return proc.stdout.decode().strip() or f"unknown: {proc.stderr.decode(errors='replace')[-200:]}"
 
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 from assistant.config import Settings, load_settings
 from assistant.errors import AssistantError, ConfigError, InputError
+from assistant.index.changelog import Change
 from assistant.index.store import ChunkStore
 from evals.scale_data import (
     CONTENT_HASH,
@@ -70,18 +71,19 @@ class Plan:
 def write_collection(store: ChunkStore, papers: Iterable[ChunkedPaper], batch: int, deadline: float) -> dict[str, Any]:
     """Write papers through the store API in batches; chunks/s counts store time only, not the hashing embedder's."""
     embedder = HashEmbedder()
-    chunks, embed_s, write_s = 0, 0.0, 0.0
+    chunks, embed_s, write_s, written = 0, 0.0, 0.0, set[str]()
     for group in batches(papers, batch):
         started = time.perf_counter()
         items = [(p, CONTENT_HASH, c, docs, embedder.embed(docs)) for p, c, docs in group]
         embedded = time.perf_counter()
         chunks += store.write_papers(items)
+        written.update(chunk.id for _, _, cs, _, _ in items for chunk in cs)
         write_s += time.perf_counter() - embedded
         embed_s += embedded - started
         if time.monotonic() > deadline:
             raise OverBudget(f"time budget spent while writing, after {chunks} chunks")
     started = time.perf_counter()
-    store.bump_revision()
+    store.bump_revision(Change(added=frozenset(written)))  # readers absorb these chunks from the changelog
     write_s += time.perf_counter() - started
     return {"chunks": chunks, "seconds": round(write_s, 2), "chunks_per_second": round(chunks / write_s, 1),
             "hash_embed_seconds": round(embed_s, 2)}

@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from assistant.index.changelog import Change
 from assistant.index.embed import Embedder
-from assistant.index.lexical import index_is_fresh, rebuild
+from assistant.index.lexical import index_is_fresh, update
 from assistant.index.store import ChunkStore
 from assistant.models import Chunk, Paper
 from ingest.chunking import TITLE_TOKENS, chunk_paper, embedding_text, title_is_cut, token_counter
@@ -150,8 +151,10 @@ def _write(
     """Write the planned papers window by window, remove the pruned ones, refresh BM25; returns chunks written."""
     total = sum(len(c) for *_, c in chunked)
     done = 0
-    if todo.write or todo.remove:
-        store.bump_revision()  # an index saved before this write is stale from now on, even if we are killed
+    change = planned_change(todo, chunked, store) if todo.write or todo.remove else None
+    if change is not None:
+        # An index saved before this write is stale from now on, even if we are killed; the changelog says what changes.
+        store.bump_revision(change, done=False)
     if options.progress:
         options.progress(0, total)
 
@@ -171,12 +174,19 @@ def _write(
         _write_group(group, store, embedder, options.embed_batch, embedded)
     if todo.remove:
         store.delete_papers(todo.remove)
-    if todo.write or todo.remove:
-        store.bump_revision()
-        rebuild(store, options.index_folder)
+    if change is not None:
+        store.bump_revision(change)
+        update(store, options.index_folder)
     elif not index_is_fresh(store, options.index_folder):
-        rebuild(store, options.index_folder)
+        update(store, options.index_folder)
     return done
+
+
+def planned_change(todo: Plan, chunked: list[tuple[Paper, str, list[Chunk]]], store: ChunkStore) -> Change:
+    """The chunks this sync writes, and the stored chunks of papers it rewrites or prunes (some may stay)."""
+    added = frozenset(c.id for *_, chunks in chunked for c in chunks)
+    touched = [paper.id for paper, _, new in todo.write if not new] + list(todo.remove)
+    return Change(added, frozenset(store.chunk_ids(touched)) - added if touched else frozenset())
 
 
 def _write_group(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -40,6 +40,17 @@ def words_stream(words: list[str], usage: dict[str, int] | None = None) -> list[
     return [*events, "[DONE]"]
 
 
+def text_events(text: str, size: int) -> list[str]:
+    """SSE data payloads streaming `text` in pieces of `size` characters, then a finish chunk and [DONE]."""
+    return [*(chunk(text[i : i + size]) for i in range(0, len(text), size)), chunk(finish="stop"), "[DONE]"]
+
+
+def endless(content: str) -> Iterable[str]:
+    """The same delta forever: a server that ignores max_tokens and never finishes."""
+    while True:
+        yield chunk(content)
+
+
 def completion(text: str) -> dict[str, Any]:
     """A non-streamed chat completion body."""
     return {
@@ -59,6 +70,9 @@ class Step:
     action: "json" (status + body, bytes sent as given), "stream" (SSE events), "hang" (read, never answer),
     "cut" (stream the events, then drop the socket mid-body), "close" (drop the socket without answering).
     reply: for "stream", the events made from the request's JSON body instead of `events` (runs on the request's thread).
+    respond: like `reply`, but given the whole request (headers included, so a server can echo the Authorization
+    header); for "json" it makes the body. Its events may be endless (a server that never stops).
+    pace: seconds between two events (a slow but never silent stream).
     """
 
     action: str
@@ -68,6 +82,8 @@ class Step:
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
     reply: Callable[[Any], list[str]] | None = None
+    respond: Callable[[Seen], Any] | None = None
+    pace: float = 0.0
 
 
 @dataclass
@@ -81,12 +97,16 @@ class Seen:
 
 
 class FaultServer:
-    """Serves a script of `Step`s in order, one per request, on 127.0.0.1; the last step repeats."""
+    """Serves a script of `Step`s in order, one per request, on 127.0.0.1; the last step repeats.
 
-    def __init__(self, *steps: Step) -> None:
+    With `models`, GET /v1/models lists them without taking a step, so a client's start-up check does not eat the script.
+    """
+
+    def __init__(self, *steps: Step, models: list[str] | None = None) -> None:
         if not steps:
             raise ValueError("a fault server needs at least one step")
         self.steps = list(steps)
+        self.models = models
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
         self.stopping = threading.Event()
@@ -137,6 +157,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # keep pytest output clean
 
     def do_GET(self) -> None:
+        if self.fault.models is not None and self.path.rstrip("/").endswith("/models"):
+            listed = {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fault"} for m in self.fault.models]}
+            self._send(200, json.dumps(listed).encode(), "application/json", {})
+            return
         self._serve(None)
 
     def do_POST(self) -> None:
@@ -149,7 +173,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(body)
 
     def _serve(self, body: Any) -> None:
-        self.fault.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
+        seen = Seen(self.command, self.path, dict(self.headers.items()), body)
+        self.fault.seen.append(seen)
         step = self.fault.next_step()
         if step.action == "hang":
             self.fault.stopping.wait(HANG_LIMIT)
@@ -159,26 +184,37 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
         if step.action in ("stream", "cut"):
-            self._stream(step, step.reply(body) if step.reply else step.events)
+            events = step.respond(seen) if step.respond else step.reply(body) if step.reply else step.events
+            self._stream(step, iter(events))
             return
-        data = step.body if isinstance(step.body, bytes) else json.dumps(step.body).encode()
-        self.send_response(step.status)
-        self.send_header("Content-Type", step.content_type)
+        payload = step.respond(seen) if step.respond else step.body
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self._send(step.status, data, step.content_type, step.headers)
+
+    def _send(self, status: int, data: bytes, content_type: str, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        for k, v in step.headers.items():
+        for k, v in headers.items():
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
 
-    def _stream(self, step: Step, events: list[str]) -> None:
+    def _stream(self, step: Step, events: Iterator[str]) -> None:
         self.send_response(step.status)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         for k, v in step.headers.items():
             self.send_header(k, v)
         self.end_headers()
-        for event in events:
-            self._write_chunk(f"data: {event}\n\n".encode())
+        for i, event in enumerate(events):
+            if step.pace and i and self.fault.stopping.wait(step.pace):
+                return  # the server is stopping: an endless stream ends with it
+            try:
+                self._write_chunk(f"data: {event}\n\n".encode())
+            except OSError:
+                self.close_connection = True
+                return  # the client hung up, as it should on a stream that never ends
         if step.action == "cut":
             self._drop()
             return

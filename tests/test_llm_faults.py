@@ -75,7 +75,8 @@ def test_stream_yields_deltas_and_server_usage() -> None:
         got: list[str] = []
         responses: list[StreamedResponse] = []
         assert drain(c, got, responses) == "Attention weighs tokens."
-    assert got == WORDS
+    # Deltas stream as they come, save for a tail that could be the start of the key (held until it is decided).
+    assert "".join(got) == "".join(WORDS) and len(got) >= len(WORDS) - 1
     usage = responses[0].usage
     assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (11, 4)
     assert responses[0].finished and responses[0].text == "Attention weighs tokens."
@@ -269,7 +270,7 @@ def test_stream_cut_half_way_keeps_partial_text() -> None:
         got: list[str] = []
         responses: list[StreamedResponse] = []
         err = fail(lambda: drain(c, got, responses), "stream_cut")
-        assert got == WORDS[:2]
+        assert "".join(got) == "".join(WORDS[:2])  # regrouped at most by the key hold-back
         assert "incomplete" in str(err)
         usage = responses[0].usage
         assert usage is not None and usage.completion_tokens == c.count_tokens("".join(WORDS[:2]))
@@ -281,7 +282,7 @@ def test_stream_without_finish_reason_is_cut() -> None:
     with FaultServer(Step("stream", events=[chunk(w) for w in WORDS])) as srv:
         got: list[str] = []
         fail(lambda: drain(client(srv.base_url), got), "stream_cut")
-    assert got == WORDS
+    assert "".join(got) == "".join(WORDS)
 
 
 def test_drop_after_finish_reason_keeps_the_answer() -> None:
@@ -351,7 +352,7 @@ def test_mock_stream_success() -> None:
         return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=sse(*words_stream(WORDS)))
 
     c = mocked(handler)
-    assert list(c.stream(MESSAGES, 20)) == WORDS
+    assert "".join(c.stream(MESSAGES, 20)) == "".join(WORDS)
 
 
 def test_mock_connect_error_is_unreachable() -> None:
@@ -373,7 +374,7 @@ def test_mock_read_error_mid_stream_is_cut() -> None:
     got: list[str] = []
     c = mocked(handler, retries=3)
     fail(lambda: drain(c, got), "stream_cut")
-    assert got == ["Par", "tial"]
+    assert "".join(got) == "Partial"
 
 
 def test_mock_read_timeout_mid_stream_is_cut() -> None:

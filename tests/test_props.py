@@ -235,16 +235,18 @@ def hit(paper_id: str, abstract: str) -> PaperHit:
 def test_evidence_sentences_are_exact_slices(embedder: Any, abstracts: list[str], question: str) -> None:
     """EvidenceBuilder with the real embedder: every Sentence is abstract[start:end]."""
     from assistant.answering.evidence import EvidenceBuilder
+    from assistant.answering.scorer import DocFreqTermStats
 
     hits = [hit(f"p{i}", a) for i, a in enumerate(abstracts)]
-    builder = EvidenceBuilder(embedder, sentences=3)
+    builder = EvidenceBuilder(embedder, DocFreqTermStats.from_texts(abstracts), sentences=3)
     qv = embedder.embed_query(question or "?")
     evidence = builder.build(question, hits, qv)
     assert [e.paper_id for e in evidence] == [h.paper_id for h in hits]
     for ev, h in zip(evidence, hits, strict=True):
         assert ev.abstract == h.abstract
         assert 1 <= len(ev.sentences) <= 3
-        assert [s.start for s in ev.sentences] == sorted(s.start for s in ev.sentences)
+        assert [s.score for s in ev.sentences] == sorted((s.score for s in ev.sentences), reverse=True)  # best first
+        assert ev.best == ev.sentences[0].score
         for s in [*ev.sentences, *builder.all_sentences(h, question, qv)]:
             assert 0 <= s.start < s.end <= len(ev.abstract)
             assert ev.abstract[s.start : s.end] == s.text

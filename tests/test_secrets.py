@@ -223,6 +223,30 @@ def test_answer_with_failing_llm_exports_no_key(small_store: Path, embedder: Any
     assert_clean(*exports(answer), assistant.describe_llm(), repr(assistant.llm), debug_logs.text)
 
 
+@pytest.mark.slow
+def test_endpoint_that_writes_the_key_into_its_answer_is_redacted(small_store: Path, embedder: Any) -> None:
+    """An endpoint that echoes the Authorization header into its streamed answer, split across chunks of every size:
+    the answer, every export, `--json` and the printed sources hold "[redacted]" where the key was."""
+    from assistant import build_assistant
+    from tests.faultserver import FaultServer, Seen, Step, text_events
+
+    def respond(seen: Seen) -> list[str]:
+        header = seen.headers.get("Authorization", "")
+        size = 1 + len(echoes) % 7
+        echoes.append(header)
+        return text_events(f"Your header was {header}; the key's core is {header[10:]}. Lion is an optimizer [1].", size)
+
+    echoes: list[str] = []
+    with FaultServer(Step("stream", respond=respond), models=["m"]) as server:
+        s = make_settings(small_store, llm_base_url=server.base_url, llm_model="m", llm_api_key=CANARY, llm_max_retries=0)
+        assistant = build_assistant(s, embedder=embedder)
+        answers = [assistant.ask(QUESTION) for _ in range(3)]
+    assert echoes and all(CANARY in e for e in echoes)  # the server had the key, and wrote it into each answer
+    for answer in answers:
+        assert answer.error is None and "Your header was Bearer [redacted]" in answer.text
+        assert_clean(*exports(answer))
+
+
 @pytest.mark.llm
 @pytest.mark.slow
 def test_real_llm_answer_with_key_exports_no_key(

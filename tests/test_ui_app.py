@@ -7,13 +7,19 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
+from assistant.models import Filters
+from assistant.output.render import md_escape
 from tests.conftest import ROOT, SHARED, free_port
+from tests.ui_corpus import LITERAL_SHOWN, LITERAL_TITLE, PAPERS, PLANTED_ROWS, QUASAR, QUASAR_QUESTION, planted_store
 
 APP = str(ROOT / "ui" / "app.py")
+MODELS = {"object": "list", "data": [{"id": "served-model", "object": "model", "owned_by": "test"}]}
 pytestmark = pytest.mark.slow
 
 
@@ -128,26 +134,55 @@ def test_empty_collection_says_run_ingest(app_env: Path, monkeypatch: pytest.Mon
     assert any("bundled sample" in b.label for b in at.button)
 
 
-def test_unreachable_llm_shows_the_error_and_the_evidence(
+def test_llm_failing_after_start_shows_the_error_and_the_evidence(
     app_env: Path, sample_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tests.faultserver import FaultServer, Step
+
     _use_store(monkeypatch, sample_dir)
-    port = free_port()  # nothing listens there
-    monkeypatch.setenv("ASSISTANT_LLM_BASE_URL", f"http://127.0.0.1:{port}/v1")
-    monkeypatch.setenv("ASSISTANT_LLM_MODEL", "missing-model")
-    monkeypatch.setenv("ASSISTANT_LLM_MAX_RETRIES", "0")
-    monkeypatch.setenv("ASSISTANT_LLM_TIMEOUT", "5")
-    at = AppTest.from_file(APP, default_timeout=300).run()
-    assert not at.exception
-    assert any(f"missing-model @ 127.0.0.1:{port}" in c.value for c in at.sidebar.caption)
-    at.chat_input[0].set_value(_question()).run()
+    # The start-up check finds the model; every request after it has the connection dropped.
+    with FaultServer(Step("json", body=MODELS), Step("close")) as server:
+        monkeypatch.setenv("ASSISTANT_LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("ASSISTANT_LLM_MODEL", "served-model")
+        monkeypatch.setenv("ASSISTANT_LLM_MAX_RETRIES", "0")
+        monkeypatch.setenv("ASSISTANT_LLM_TIMEOUT", "5")
+        at = AppTest.from_file(APP, default_timeout=300).run()
+        assert not at.exception and not at.error
+        assert any(f"served-model @ 127.0.0.1:{server.port}" in c.value for c in at.sidebar.caption)
+        at.chat_input[0].set_value(_question()).run()
     assert not at.exception
     assert at.error, "the LLM failure is shown"
     message = at.error[0].value
-    assert "could not answer" in message and f"127.0.0.1:{port}" in message and "ASSISTANT_LLM_BASE_URL" in message
+    assert "could not answer" in message and f"127.0.0.1:{server.port}" in message and "ASSISTANT_LLM_BASE_URL" in message
     sources = [e.label for e in at.expander if e.label.startswith("**[")]
     assert sources, "the evidence found before generation is still listed"
     assert any("AlphaCode" in s for s in sources)
+
+
+@pytest.mark.parametrize("fault", ["unknown model", "unreachable"])
+def test_a_bad_llm_setting_is_reported_before_the_first_question(
+    app_env: Path, sample_dir: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    from tests.faultserver import FaultServer, Step
+
+    _use_store(monkeypatch, sample_dir)
+    with FaultServer(Step("json", body=MODELS)) as server:
+        url = server.base_url if fault == "unknown model" else f"http://127.0.0.1:{free_port()}/v1"
+        monkeypatch.setenv("ASSISTANT_LLM_BASE_URL", url)
+        monkeypatch.setenv("ASSISTANT_LLM_MODEL", "missing-model")
+        at = AppTest.from_file(APP, default_timeout=300).run()
+        seen = [(r.method, r.path) for r in server.seen]
+    assert not at.exception
+    assert at.error, "the page says what is wrong before anything is asked"
+    message = at.error[0].value
+    assert "LLM endpoint cannot be used" in message and "ASSISTANT_LLM_BASE_URL" in message
+    if fault == "unknown model":
+        assert "missing-model" in message and "served-model" in message, message
+        assert seen == [("GET", "/v1/models")], "one cheap request, no chat completion"
+    else:
+        assert "unreachable" in message
+    assert at.chat_input, "questions stay open: their answers list the papers found"
+    assert any(b.key == "retry_llm" for b in at.button)
 
 
 def test_chroma_server_down_shows_the_fix(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,3 +245,152 @@ def test_rendering_helpers_escape_source_text() -> None:
     assert "".join(safe_deltas(["a !", "[x](u) b!", ""])) == "a !\\[x](u) b!"
     assert safe_url("javascript:alert(1)") is None
     assert safe_url("https://example.org/a (b)") == "https://example.org/a%20%28b%29"
+
+
+# -- the planted papers: literal characters, comparison cards, filters, downloads, the map ------------
+
+
+@pytest.fixture(scope="module")
+def planted_dir(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path, embedder: Any) -> Path:
+    return planted_store(tmp_path_factory.mktemp("planted") / "store", sample_dir, embedder)
+
+
+@pytest.fixture
+def planted_app(app_env: Path, planted_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    _use_store(monkeypatch, planted_dir)
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    assert not at.exception and not at.error
+    return at
+
+
+def _sources(at: AppTest) -> list[str]:
+    return [e.label for e in at.expander if e.label.startswith("**[")]
+
+
+def _chart_rows(at: AppTest) -> list[list[dict[str, Any]]]:
+    """The rows behind each map on the page."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    return [convert_arrow_bytes_to_pandas_df(c.proto.data.data).to_dict("records") for c in at.get("vega_lite_chart")]
+
+
+def test_literal_characters_show_as_written_in_answer_cards_and_sources(planted_app: AppTest) -> None:
+    """Every `%`, `$`, `*`, `_`, `|` and `<` of the planted abstract reaches Markdown escaped, so it shows as written,
+    and its LaTeX arrives as text (Tülu, 67%, α): in the answer, in the comparison cards and in the sources."""
+    at = planted_app
+    at.chat_input[0].set_value("Compare Zygomorph and Quasar Prism").run()
+    assert not at.exception and not at.error
+    answer = at.session_state["messages"][-1]["answer"]
+    assert answer.mode == "compare" and any(ev.paper_id == "zygo-literal" for ev in answer.evidence)
+    markdown = [m.value for m in at.markdown]
+    title = md_escape(LITERAL_TITLE)
+    assert "\\$" not in title and "\\*Stars\\*" in title and "snake\\_case \\| Pipes for \\<Tags\\>" in title
+    cards = [m for m in markdown if m.startswith("**\\[") and m.endswith("**")]
+    assert len(cards) == len(answer.table), "one card per paper"
+    assert any(title in c for c in cards), cards
+    assert any(title in e for e in _sources(at)), "the source's title"
+    sources = "\n".join(m for m in markdown if ":color[" in m or "Zygomorph" in m)
+    for literal in LITERAL_SHOWN:
+        assert md_escape(literal) in sources, literal
+    assert not any('T\\"ulu' in m or "\\%" in m or "alpha" in m for m in markdown), "no LaTeX reaches the page"
+
+
+def test_comparison_is_one_card_per_paper_and_each_answer_has_a_map(planted_app: AppTest) -> None:
+    at = planted_app
+    at.chat_input[0].set_value("How do CoGEX and Think-and-Execute use pseudo-code differently?").run()
+    assert not at.exception and not at.error
+    answer = at.session_state["messages"][-1]["answer"]
+    assert answer.mode == "compare" and len(answer.table) >= 2
+    markdown = [m.value for m in at.markdown]
+    assert not any("|---" in m for m in markdown), "no five-column Markdown table squeezed into the chat column"
+    for n, row in enumerate(answer.table, 1):
+        assert f"**\\[{n}\\] {md_escape(row['Paper'])}**" in markdown, row
+    assert any(e.label == "Where these papers sit in the collection" for e in at.expander)
+    (rows,) = _chart_rows(at)
+    assert len(rows) == PAPERS
+    cited = {r["title"] for r in rows if r["role"] == "cited"}
+    assert cited == {c.title for c in answer.citations}
+    assert {r["title"] for r in rows if r["role"] in ("cited", "retrieved")} == {ev.title for ev in answer.evidence}
+
+    at.switch_page("pages/corpus.py").run()
+    assert not at.exception
+    (rows,) = _chart_rows(at)
+    assert len(rows) == PAPERS and {r["role"] for r in rows} == {"other"}
+    assert len({r["theme"] for r in rows}) > 1 and all(r["title"] for r in rows)
+
+
+FILTERS: list[tuple[str, Any, set[str]]] = [
+    ("years", (2021, 2024), {"Sieve", "Prism"}),
+    ("years", (2019, 2021), {"Ledger", "Sieve"}),
+    ("author", "Okafor", {"Ledger", "Prism"}),
+    ("category", "cs.IR", {"Ledger"}),
+    ("title", "Prism", {"Prism"}),
+]
+
+
+@pytest.mark.parametrize(("widget", "value", "expected"), FILTERS, ids=[f"{w}={v}" for w, v, _ in FILTERS])
+def test_each_filter_narrows_the_sources(planted_app: AppTest, widget: str, value: Any, expected: set[str]) -> None:
+    at = planted_app
+    at.chat_input[0].set_value(QUASAR_QUESTION).run()
+    unfiltered = {name for name in QUASAR if any(f"Quasar {name}:" in s for s in _sources(at))}
+    assert unfiltered == set(QUASAR), _sources(at)
+    at.sidebar.button(key="new_chat").click().run()
+    element = {"years": at.sidebar.slider, "category": at.sidebar.selectbox}.get(widget, at.sidebar.text_input)
+    element(key=widget).set_value(value).run()
+    at.chat_input[0].set_value(QUASAR_QUESTION).run()
+    assert not at.exception and not at.error
+    answer = at.session_state["messages"][-1]["answer"]
+    shown = {name for name in QUASAR if any(f"Quasar {name}:" in s for s in _sources(at))}
+    assert shown == expected, _sources(at)
+    assert len(_sources(at)) == len(answer.evidence)
+    wanted = _as_filters(widget, value)
+    for ev in answer.evidence:
+        row = next((r for r in PLANTED_ROWS if r["id"] == ev.paper_id), {"title": ev.title})
+        meta = {**row, "authors": "; ".join(row.get("authors", ())), "categories": " ".join(row.get("categories", ()))}
+        assert wanted.match(meta), f"{ev.title} is listed although the filter {wanted} excludes it"
+
+
+def _as_filters(widget: str, value: Any) -> Filters:
+    if widget == "years":
+        return Filters(year_min=value[0], year_max=value[1])
+    return Filters(**{widget: value})
+
+
+class _Recording(MemoryMediaFileStorage):
+    """The test runtime's media storage, kept so that a download button's file can be read back."""
+
+    made: ClassVar[list[MemoryMediaFileStorage]] = []
+
+    def __init__(self, media_endpoint: str) -> None:
+        super().__init__(media_endpoint)
+        self.made.append(self)
+
+
+def _download(at: AppTest, label: str) -> str:
+    button = next(b for b in at.download_button if b.label == label)
+    name = button.proto.url.rsplit("/", 1)[-1]
+    return _Recording.made[-1].get_file(name).content.decode("utf-8")
+
+
+def test_downloads_hold_the_answer_and_its_references(
+    planted_app: AppTest, monkeypatch: pytest.MonkeyPatch, app_env: Path, planted_dir: Path
+) -> None:
+    monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage", _Recording)
+    at = planted_app
+    at.chat_input[0].set_value("What does Zygomorph keep of its input, and what does it cost per run?").run()
+    assert not at.exception and not at.error
+    answer = at.session_state["messages"][-1]["answer"]
+    cited = [c for c in answer.citations if c.paper_id == "zygo-literal"]
+    assert cited, answer.citations
+
+    markdown = _download(at, "Markdown")
+    assert markdown.startswith("# What does Zygomorph keep of its input")
+    assert "## References" in markdown
+    assert f"{cited[0].n}. {md_escape(LITERAL_TITLE)} (2024, Dana Ruiz)" in markdown
+    for quote in cited[0].quotes:
+        assert f"> {md_escape(quote.text)} (characters {quote.start}-{quote.end})" in markdown
+
+    bibtex = _download(at, "BibTeX")
+    assert bibtex.count("@") == len({c.n for c in answer.citations}), bibtex
+    entry = bibtex[bibtex.index("zygomorph2024") :]
+    assert "title = {Zygomorph: 100\\% of" in entry and "Dana Ruiz" in entry and "year = {2024}" in entry, entry

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import pytest
 
 from assistant.models import Paper
 from tests.conftest import ROOT, free_port, make_settings, wait_for_port
+from tests.ui_corpus import LITERAL_SHOWN, LITERAL_TITLE, PAPERS, planted_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -28,6 +29,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+DOCS = ROOT / "docs"
+FIRST_ANSWER_S = 2.0  # issue 11: the first answer comes within 2 s of the chat box showing
+MAP_MARKS = "g.mark-symbol.role-mark path"  # one SVG path per paper (legend symbols are role-legend-symbol)
 TIMEOUT_MS = 300_000  # two busy cores: a first answer loads the model and the BM25 index
 HOSTILE_ABSTRACT = (
     "We present Zorblax, a hostile benchmark for rendering safety in paper assistants. "
@@ -63,8 +67,8 @@ def app_url(tmp_path: Path, sample_dir: Path, embedder: Any, output_dir: Path) -
     from ingest.loaders import LoadReport
     from ingest.pipeline import ingest_report
 
-    store = tmp_path / "store"
-    shutil.copytree(sample_dir, store)  # uploads and the planted paper must not reach the session's sample store
+    # A copy: uploads and the planted papers must not reach the session's sample store.
+    store = planted_store(tmp_path / "store", sample_dir, embedder)
     ingest_report(make_settings(store), LoadReport(papers=[PLANTED]), embedder=embedder)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_") and k != "OPENAI_API_KEY"}
     env.update(
@@ -111,8 +115,18 @@ def _ask(page: Any, question: str, answers: int) -> Any:
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(question)
     box.press("Enter")
-    page.wait_for_function(f"document.querySelectorAll('[data-testid=stFeedback]').length >= {answers}", timeout=TIMEOUT_MS)
-    return page.get_by_test_id("stChatMessage").nth(2 * answers - 1)
+    answer = page.get_by_test_id("stChatMessage").nth(2 * answers - 1)
+    # The answer's own feedback widget: while the page reruns, an earlier answer's widget can show twice.
+    answer.get_by_test_id("stFeedback").wait_for(state="visible", timeout=TIMEOUT_MS)
+    return answer
+
+
+def _map_marks(scope: Any, papers: int) -> int:
+    """Wait for a map in `scope` to draw at least `papers` points and return how many it drew."""
+    chart = scope.get_by_test_id("stVegaLiteChart").last
+    chart.scroll_into_view_if_needed()
+    chart.locator(MAP_MARKS).nth(papers - 1).wait_for(state="attached", timeout=TIMEOUT_MS)
+    return int(chart.locator(MAP_MARKS).count())
 
 
 def test_chat_and_corpus_pages_in_chromium(app_url: str, tmp_path: Path, output_dir: Path) -> None:
@@ -131,19 +145,45 @@ def test_chat_and_corpus_pages_in_chromium(app_url: str, tmp_path: Path, output_
             page.on("request", lambda req: fetched.append(req.url))
             page.goto(app_url)
             expect(page.get_by_test_id("stChatInputTextArea")).to_be_visible(timeout=TIMEOUT_MS)
+            shown_at = time.monotonic()
 
-            # A comparison: citations in the answer, a source panel with highlighted sentences.
+            # A comparison, asked at once: the model and the indexes were loaded while the page showed a spinner.
             answer = _ask(page, "How do CoGEX and Think-and-Execute use pseudo-code differently?", 1)
+            first_answer = time.monotonic() - shown_at
             text = answer.inner_text()
+            timings = next((line for line in text.splitlines() if "retrieval" in line), "")
+            assert first_answer < FIRST_ANSWER_S, f"the first answer took {first_answer:.1f} s after the chat box: {timings}"
             assert re.search(r"\[1\]", text) and "[2]" in text, text[:500]
             assert "mode: compare" in text
             sources = answer.locator("[class*='st-key-sources-']")
             expect(sources).to_contain_text("[1]")
             assert sources.locator(".stMarkdownColoredBackground").count() >= 1, "cited sentences are highlighted"
-            assert "Think-and-Execute" in sources.locator(".stMarkdownColoredBackground").all_inner_texts()[0] + text
+            # Both papers are cited: CoGEX's and Think-and-Execute's ("Language Models as Compilers").
+            assert "CoGEX" in text and "Language Models as Compilers" in sources.inner_text()
+            # One card per paper, side by side, in place of a five-column table.
+            cards = answer.locator("[class*='st-key-comparison-'] [data-testid='stColumn']")
+            assert cards.count() == 2 and answer.locator("table").count() == 0
+            boxes = [cards.nth(i).bounding_box() for i in range(2)]
+            assert boxes[0] and boxes[1] and abs(boxes[0]["y"] - boxes[1]["y"]) < 2, "the cards sit side by side"
+            answer.locator("[class*='st-key-comparison-']").screenshot(path=str(DOCS / "compare.png"))
+
+            # The answer's map: every paper, the cited ones drawn larger.
+            answer.get_by_text("Where these papers sit in the collection").click()
+            assert _map_marks(answer, PAPERS + 1) >= PAPERS + 1
+
+            # The planted abstract: its Markdown, LaTeX and HTML characters show as written in every place.
+            literal = _ask(page, "Compare Zygomorph and Quasar Prism", 2)
+            shown = literal.inner_text()
+            cards_text = literal.locator("[class*='st-key-comparison-']").inner_text()
+            assert LITERAL_TITLE in cards_text, cards_text
+            assert LITERAL_TITLE in literal.locator("[class*='st-key-sources-']").inner_text()
+            for part in LITERAL_SHOWN:
+                assert part in shown, part
+            assert 'T\\"ulu' not in shown and "\\%" not in shown and "$\\alpha$" not in shown
+            assert literal.locator(".katex, mjx-container").count() == 0, "no `$` pair became math"
 
             # The planted paper: every piece of active content shows as text and does nothing.
-            hostile = _ask(page, "What does Zorblax show about escaping titles and abstracts in chat interfaces?", 2)
+            hostile = _ask(page, "What does Zorblax show about escaping titles and abstracts in chat interfaces?", 3)
             shown = hostile.inner_text()
             assert "<script>window.__pwned=1</script>" in shown
             assert '<img src=x onerror="window.__pwned=2">' in shown
@@ -160,14 +200,17 @@ def test_chat_and_corpus_pages_in_chromium(app_url: str, tmp_path: Path, output_
             # The corpus page: upload a small JSONL and watch the paper count rise.
             page.get_by_test_id("stSidebarNav").get_by_text("Corpus").click()
             count = page.get_by_test_id("stMetricValue").first
-            expect(count).to_have_text("73", timeout=TIMEOUT_MS)
+            expect(count).to_have_text(str(PAPERS + 1), timeout=TIMEOUT_MS)
+            corpus_map = page.get_by_test_id("stVegaLiteChart").first
+            assert _map_marks(page, PAPERS + 1) == PAPERS + 1, "one point per paper on the corpus map"
+            corpus_map.screenshot(path=str(DOCS / "corpus-map.png"))
             upload = tmp_path / "new-papers.jsonl"
             upload.write_text("".join(json.dumps(p) + "\n" for p in UPLOAD), encoding="utf-8")
             page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
             ingest = page.get_by_role("button", name="Ingest", exact=True)
             expect(ingest).to_be_enabled(timeout=TIMEOUT_MS)
             ingest.click()
-            expect(count).to_have_text("75", timeout=TIMEOUT_MS)
+            expect(count).to_have_text(str(PAPERS + 3), timeout=TIMEOUT_MS)
             expect(page.get_by_test_id("stAlert").first).to_contain_text("2 added", timeout=TIMEOUT_MS)
             page.get_by_label("Title contains").fill("Wombat")
             page.get_by_label("Title contains").press("Enter")

@@ -13,11 +13,25 @@ from assistant.errors import AssistantError
 from assistant.models import Filters
 from assistant.output.feedback import append_feedback
 from assistant.output.render import md_escape
-from ui.components import render_actions, render_answer, render_sources, safe_deltas
-from ui.resources import LLM_HINT, corpus, get_settings, load_assistant, sample_button, settings_or_error, show_flash, stats
+from ui.components import render_actions, render_answer, render_map, render_sources, safe_deltas
+from ui.paper_map import answer_roles
+from ui.resources import (
+    LLM_HINT,
+    collection_map,
+    corpus,
+    get_assistant,
+    get_settings,
+    load_assistant,
+    sample_button,
+    settings_or_error,
+    show_flash,
+    show_llm_problem,
+    stats,
+)
 
 if TYPE_CHECKING:
     from assistant.answering.pipeline import Assistant
+    from assistant.models import Answer
 
 log = logging.getLogger("ui.chat")
 MODES = ("auto", "ask", "compare", "summarise")
@@ -102,6 +116,20 @@ def _record_feedback(key: str) -> None:
     st.toast("Thanks, your rating was saved.", icon=":material/thumb_up:")
 
 
+def _answer_map(answer: Answer, key: str) -> None:
+    """The collection's map with the papers this answer retrieved and cited drawn larger, in an expander."""
+    if not answer.evidence:
+        return
+    try:
+        points = collection_map(get_assistant().store)
+    except AssistantError as exc:
+        st.caption(f"The map of the collection cannot be drawn: {md_escape(str(exc))}")
+        return
+    with st.expander("Where these papers sit in the collection", icon=":material/scatter_plot:"):
+        st.caption("Each point is a paper, placed by its abstract's meaning; the larger ones are this answer's sources.")
+        render_map(points, answer_roles(answer), key)
+
+
 def render_message(message: dict[str, Any]) -> None:
     """One past turn, re-rendered in full on every rerun."""
     with st.chat_message(message["role"]):
@@ -111,6 +139,7 @@ def render_message(message: dict[str, Any]) -> None:
         answer = message.get("answer")
         if answer is not None:
             render_answer(answer, message["id"])
+            _answer_map(answer, message["id"])
             if answer.text:
                 render_actions(answer, message["id"], _record_feedback)
         else:
@@ -170,6 +199,7 @@ def _show_final(record: dict[str, Any], key: str) -> None:
     """The finished turn: the answer with its actions, or the error with the sources found."""
     if record["answer"] is not None:
         render_answer(record["answer"], key)
+        _answer_map(record["answer"], key)
         if record["answer"].text:
             render_actions(record["answer"], key, _record_feedback)
     else:
@@ -193,6 +223,7 @@ def chat_page() -> None:
         return
     if assistant is None:
         return
+    show_llm_problem(get_settings())
     if papers == 0:
         st.error(
             "The collection is empty: run ingest first (`make ingest`), upload a corpus on the Corpus page, or load the sample."

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import streamlit as st
 
 from assistant.models import Answer, Citation, Evidence, Sentence
 from assistant.output.render import mark_unsupported, md_escape, safe_url, to_bibtex, to_markdown
+from ui.paper_map import MapPoint, map_spec
 
 # A stronger tint than the palette's pale orange, readable in the light and the dark theme.
 HIGHLIGHT = '"rgba(255, 189, 46, 0.35)"'
 # Streamlit's coloured-text directive: the claim stays as written, with a visible flag after it.
 UNSUPPORTED_BADGE = " :orange-badge[⚠ not supported by the cited sources]"
+CARDS_PER_ROW = 3
 LLM_FIX = (
     "Check ASSISTANT_LLM_BASE_URL, ASSISTANT_LLM_MODEL and ASSISTANT_LLM_API_KEY in .env (or unset "
     "ASSISTANT_LLM_BASE_URL for extractive answers)."
@@ -130,7 +132,13 @@ def render_answer(answer: Answer, key: str) -> None:
             icon=":material/cloud_off:",
         )
     else:
-        st.markdown(safe_markdown(mark_unsupported(answer.text, answer.unsupported_spans, UNSUPPORTED_BADGE)))
+        text = safe_markdown(mark_unsupported(answer.text, answer.unsupported_spans, UNSUPPORTED_BADGE))
+        before, after = split_table(text) if answer.table else (text, "")
+        st.markdown(before)
+        if answer.table:
+            render_comparison(answer.table, key)
+        if after.strip():
+            st.markdown(after)
         if answer.error:
             st.error(f"**The answer stopped early.** {md_escape(answer.error)}\n\n{LLM_FIX}", icon=":material/cloud_off:")
     if answer.unsupported:
@@ -138,13 +146,47 @@ def render_answer(answer: Answer, key: str) -> None:
         st.warning(f"**Not supported by the cited sources:**\n{lines}", icon=":material/report:")
     if answer.dropped_citations:
         st.caption(f"Dropped citations to sources that were never given: {', '.join(map(str, answer.dropped_citations))}")
-    if answer.table and "|---" not in answer.text:
-        # The extractive compare text already holds this table; an LLM answer gets it as a grid beside the prose.
-        st.dataframe(list(answer.table), hide_index=True)
     st.caption(answer_caption(answer))
     if answer.left_out:
         st.caption("Relevant but not cited: " + "; ".join(md_escape(t) for t in answer.left_out))
     render_sources(answer.evidence, answer.citations, key)
+
+
+def split_table(text: str) -> tuple[str, str]:
+    """The Markdown before and after its table rows (lines starting with `|`); the cards take the table's place.
+
+    Source text inside the answer is escaped, so an abstract's own `|` never starts a line.
+    """
+    lines = text.split("\n")
+    rows = [i for i, line in enumerate(lines) if line.lstrip().startswith("|")]
+    if not rows:
+        return text, ""
+    return "\n".join(lines[: rows[0]]), "\n".join(lines[rows[-1] + 1 :])
+
+
+def render_comparison(table: Sequence[Mapping[str, str]], key: str) -> None:
+    """A comparison as one card per paper, side by side across the page's width (three to a row).
+
+    Cards rather than a five-column table: each column of a table gets a fifth of the chat's width, which wraps
+    every sentence to a few words a line; a card gives each paper's sentences a third of the width and its full title.
+    """
+    per_row = min(CARDS_PER_ROW, len(table))
+    with st.container(key=f"comparison-{key}"):
+        for first in range(0, len(table), per_row):
+            for column, row in zip(st.columns(per_row), table[first : first + per_row], strict=False):
+                with column.container(border=True):
+                    fields = dict(row)
+                    number, title = fields.pop("#", ""), fields.pop("Paper", "")
+                    st.markdown(f"**{md_escape(number)} {md_escape(title)}**")
+                    for head, value in fields.items():
+                        st.caption(md_escape(head))
+                        st.markdown(md_escape(value))
+
+
+def render_map(points: Sequence[MapPoint], roles: Mapping[str, str] | None, key: str) -> None:
+    """The map of the collection; with `roles`, the papers an answer retrieved and cited stand out."""
+    if points:
+        st.vega_lite_chart(spec=map_spec(tuple(points), roles), width="stretch", key=f"map-{key}")
 
 
 def render_actions(answer: Answer, key: str, on_feedback: Callable[[str], None]) -> None:

@@ -11,7 +11,18 @@ from assistant.errors import AssistantError
 from assistant.output.render import md_escape, safe_url
 from ingest.loaders import FORMATS
 from ingest.uploads import MAX_LINES, load_upload, safe_label
-from ui.resources import Corpus, corpus, flash, load_assistant, run_ingest, settings_or_error, show_flash, summary_message
+from ui.components import render_map
+from ui.resources import (
+    Corpus,
+    collection_map,
+    corpus,
+    flash,
+    load_assistant,
+    run_ingest,
+    settings_or_error,
+    show_flash,
+    summary_message,
+)
 
 if TYPE_CHECKING:
     from assistant.config import Settings
@@ -108,6 +119,21 @@ def _browse(settings: Settings, facts: Corpus, store: ChunkStore) -> None:
                 _remove(settings, store, paper)
 
 
+def _map(store: ChunkStore) -> None:
+    """The 2-D map of the papers, coloured by theme, with each title on hover."""
+    st.subheader("Map of the collection")
+    st.caption(
+        "Each point is a paper: the mean of its chunks' embeddings, projected onto their two main directions (PCA). "
+        "Nearby papers are about similar things; colours are clusters, named by their most frequent title words."
+    )
+    try:
+        points = collection_map(store)
+    except AssistantError as exc:
+        st.error(f"The map cannot be drawn: {md_escape(str(exc))}")
+        return
+    render_map(points, None, "corpus")
+
+
 def corpus_page() -> None:
     """The corpus page."""
     st.title("Corpus")
@@ -127,4 +153,5 @@ def corpus_page() -> None:
     with st.container(border=True):
         _upload(settings, store)
     if facts is not None and store is not None and facts.papers:
+        _map(store)
         _browse(settings, facts, store)

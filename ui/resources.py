@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 from pydantic import ValidationError
 
-from assistant import Settings, build_assistant
-from assistant.errors import AssistantError, StoreError
+from assistant import Settings, build_assistant, check_endpoint
+from assistant.errors import AssistantError, LLMError, StoreError
+from assistant.output.render import md_escape
 from assistant.runtime import prepare_runtime, store_label
+from ui.components import LLM_FIX
 
 if TYPE_CHECKING:
     from assistant.answering.pipeline import Assistant
@@ -19,8 +21,11 @@ if TYPE_CHECKING:
     from assistant.index.store import ChunkStore
     from ingest.loaders import LoadReport
     from ingest.sync import SyncSummary
+    from ui.paper_map import MapPoint
 
 log = logging.getLogger("ui")
+CHECK_EVERY_S = 60  # a failed or passed LLM check is trusted this long before the endpoint is asked again
+WARM_UP_QUESTION = "Which papers propose a new method, and how is it evaluated?"
 LLM_HINT = "Set ASSISTANT_LLM_BASE_URL and ASSISTANT_LLM_MODEL (and ASSISTANT_LLM_API_KEY if needed) in .env for written answers."
 
 
@@ -40,10 +45,46 @@ def get_embedder() -> Embedder:
     return build_embedder(get_settings())
 
 
-@st.cache_resource(show_spinner="Opening the collection…")
+@st.cache_resource(show_spinner="Loading the embedding model, the indexes and the map of the collection…")
 def get_assistant() -> Assistant:
-    """The assistant over the configured collection; a failure is not cached, so the next run retries."""
-    return build_assistant(get_settings(), embedder=get_embedder())
+    """The assistant over the configured collection, ready to answer; a failure is not cached, so the next run retries.
+
+    One question is planned without generation: that loads the embedding model, the BM25 index and the sentence
+    vectors now, while the page shows a spinner, instead of on the first question.
+    """
+    assistant = build_assistant(get_settings(), embedder=get_embedder())
+    assistant.plan(WARM_UP_QUESTION, mode="ask")
+    collection_map(assistant.store)
+    return assistant
+
+
+@st.cache_resource(show_spinner="Checking the LLM endpoint…", ttl=CHECK_EVERY_S)
+def _llm_problem(base_url: str, model: str) -> str | None:
+    try:
+        check_endpoint(get_settings())
+    except LLMError as exc:
+        return str(exc)
+    return None
+
+
+def show_llm_problem(settings: Settings) -> None:
+    """Say at once, before any question, when the configured LLM endpoint is unreachable or lacks the model.
+
+    Questions stay open: each answer then shows the LLM's error with the papers found, and an endpoint that comes
+    up later is used without a restart.
+    """
+    if not settings.llm_base_url:
+        return
+    problem = _llm_problem(settings.llm_base_url, settings.llm_model)
+    if problem is None:
+        return
+    st.error(
+        f"**The LLM endpoint cannot be used**, so answers will only list the papers found: {md_escape(problem)}. {LLM_FIX}",
+        icon=":material/cloud_off:",
+    )
+    if st.button("Check again", key="retry_llm", icon=":material/refresh:"):
+        _llm_problem.clear()
+        st.rerun()
 
 
 def settings_or_error() -> Settings | None:
@@ -75,7 +116,7 @@ def load_assistant() -> Assistant | None:
             st.button("Retry", key="retry_store", icon=":material/refresh:")
         return None
     except AssistantError as exc:
-        st.error(f"The assistant could not start: {exc}")
+        st.error(f"The assistant could not start: {md_escape(str(exc))}")
         st.button("Retry", key="retry_build", icon=":material/refresh:")
         return None
 
@@ -124,6 +165,18 @@ def stats(assistant: Assistant) -> dict[str, Any]:
     return _stats(assistant, store_key(assistant.store))
 
 
+@st.cache_resource(show_spinner="Drawing the map of the collection…", max_entries=4)
+def _paper_map(_store: ChunkStore, key: tuple[str, int, int]) -> tuple[MapPoint, ...]:
+    from ui.paper_map import paper_map
+
+    return paper_map(_store)
+
+
+def collection_map(store: ChunkStore) -> tuple[MapPoint, ...]:
+    """Every paper's place on the 2-D map, cached per revision of the collection."""
+    return _paper_map(store, store_key(store))
+
+
 # -- ingesting ------------------------------------------------------------------------------------
 
 
@@ -156,8 +209,6 @@ def run_ingest(report: LoadReport, store: ChunkStore | None = None) -> SyncSumma
 
 def summary_message(summary: SyncSummary, what: str) -> str:
     """The ingest summary line plus the first few skipped-record warnings, as safe Markdown."""
-    from assistant.output.render import md_escape
-
     lines = [f"Ingested {what}: {summary.line()}"]
     if summary.warnings:
         lines.append(f"{len(summary.warnings)} record(s) skipped, for example:")
@@ -187,3 +238,5 @@ def clear_caches() -> None:
     get_assistant.clear()
     _corpus.clear()
     _stats.clear()
+    _paper_map.clear()
+    _llm_problem.clear()

@@ -1,31 +1,24 @@
-"""Evidence per paper: the abstract sentences most relevant to the question, with spans."""
+"""Evidence per paper: every abstract sentence scored by the fitted evidence model, the best ones kept, with spans."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from assistant import vectors
+from assistant.answering.scorer import EvidenceModel, PaperSentences, TermStats, is_boilerplate, load_model, score_papers
+from assistant.answering.termstats import CollectionTermStats
 from assistant.index.embed import Embedder
 from assistant.models import Evidence, PaperHit, Sentence
 from assistant.text.sentences import sentence_spans
-from assistant.text.words import stems
 
-__all__ = ["EvidenceBuilder", "lexical_overlap", "stems"]  # `stems` stays importable here for evals.metrics
+__all__ = ["EvidenceBuilder"]
 
 _Spans = list[tuple[int, int]]
-
-
-def lexical_overlap(question_stems: set[str], sentence: str) -> float:
-    """Share of the question's content stems that the sentence contains."""
-    if not question_stems:
-        return 0.0
-    return len(question_stems & stems(sentence)) / len(question_stems)
 
 
 def _authors(meta: dict[str, object]) -> tuple[str, ...]:
@@ -33,23 +26,38 @@ def _authors(meta: dict[str, object]) -> tuple[str, ...]:
     return tuple(a.strip() for a in raw.split(";") if a.strip())
 
 
-@dataclass(frozen=True)
-class _Question:
-    """What each sentence is scored against: the question's vector and its stems."""
-
-    vector: Sequence[float]
-    stems: set[str]
+def _evidence(hit: PaperHit, ranked: list[Sentence], keep: list[Sentence]) -> Evidence:
+    year = hit.metadata.get("year")
+    return Evidence(
+        paper_id=hit.paper_id,
+        title=hit.title,
+        abstract=hit.abstract,
+        score=hit.score,
+        sentences=tuple(keep),
+        year=year if isinstance(year, int) else None,
+        authors=_authors(hit.metadata),
+        url=str(hit.metadata["url"]) if hit.metadata.get("url") else None,
+        best=ranked[0].score if ranked else 0.0,
+    )
 
 
 class EvidenceBuilder:
-    """Scores every sentence of each retrieved abstract against the question; safe to share between threads."""
+    """Scores every sentence of each retrieved abstract with the evidence model; safe to share between threads.
 
-    def __init__(self, embedder: Embedder, sentences: int = 3, dense_weight: float = 0.75, cache_size: int = 2048) -> None:
+    A sentence's score is the model's probability that it answers the question. Each paper keeps its best sentence
+    and up to `sentences - 1` more that reach the model's refusal bar (the probability below which a sentence is
+    no evidence at all), best first.
+    """
+
+    def __init__(
+        self, embedder: Embedder, stats: TermStats | CollectionTermStats, sentences: int = 3, model: EvidenceModel | None = None
+    ) -> None:
         self.embedder = embedder
+        self.stats = stats
         self.sentences = sentences
-        self.dense_weight = dense_weight
+        self.model = model or load_model()
         self._cache: OrderedDict[str, tuple[_Spans, list[list[float]]]] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache_size = 2048
         self._lock = threading.Lock()
 
     def _sentence_vectors(self, hits: Sequence[PaperHit]) -> dict[str, tuple[_Spans, list[list[float]]]]:
@@ -74,47 +82,42 @@ class EvidenceBuilder:
                 self._cache.popitem(last=False)
         return {paper_id: found[key] for paper_id, key in keys.items()}
 
-    def build(self, question: str, hits: Sequence[PaperHit], query_vector: Sequence[float] | None = None) -> list[Evidence]:
-        """One Evidence per hit, in the hits' order; sentences in abstract order."""
+    def _term_stats(self) -> TermStats:
+        return self.stats.current() if isinstance(self.stats, CollectionTermStats) else self.stats
+
+    def score(self, question: str, hits: Sequence[PaperHit], query_vector: Sequence[float]) -> list[list[Sentence]]:
+        """Every sentence of each hit with its probability of answering, in abstract order."""
         if not hits:
             return []
-        qv = query_vector if query_vector is not None else self.embedder.embed_query(question)
-        asked = _Question(qv, stems(question))
         per_paper = self._sentence_vectors(hits)
-        out: list[Evidence] = []
+        papers = []
         for hit in hits:
             spans, vecs = per_paper[hit.paper_id]
-            scored = self._score(hit.abstract, spans, vecs, asked)
-            best = sorted(scored, key=lambda x: -x.score)[: self.sentences]
-            out.append(
-                Evidence(
-                    paper_id=hit.paper_id,
-                    title=hit.title,
-                    abstract=hit.abstract,
-                    score=hit.score,
-                    sentences=tuple(sorted(best, key=lambda x: x.start)),
-                    year=hit.metadata.get("year") if isinstance(hit.metadata.get("year"), int) else None,  # type: ignore[arg-type]
-                    authors=_authors(hit.metadata),
-                    url=str(hit.metadata["url"]) if hit.metadata.get("url") else None,
-                )
-            )
+            texts = tuple(hit.abstract[s:e] for s, e in spans)
+            papers.append(PaperSentences(hit.paper_id, hit.title, hit.score, hit.dense, texts, np.asarray(vecs)))
+        probs = score_papers(self.model, question, query_vector, papers, self._term_stats())
+        return [
+            [Sentence(hit.abstract[s:e], s, e, float(p)) for (s, e), p in zip(per_paper[hit.paper_id][0], ps, strict=True)]
+            for hit, ps in zip(hits, probs, strict=True)
+        ]
+
+    def build(self, question: str, hits: Sequence[PaperHit], query_vector: Sequence[float] | None = None) -> list[Evidence]:
+        """One Evidence per hit, in the hits' order; its sentences best first."""
+        qv = query_vector if query_vector is not None else self.embedder.embed_query(question)
+        out = []
+        for hit, scored in zip(hits, self.score(question, hits, qv), strict=True):
+            ranked = sorted(scored, key=lambda x: (-x.score, x.start))
+            # Boilerplate (code availability, contribution lists) is never quoted as an answer, whatever its score.
+            quotable = [s for s in ranked if not is_boilerplate(s.text)] or ranked
+            keep = quotable[:1] + [s for s in quotable[1 : self.sentences] if s.score >= self.model.refusal_bar]
+            out.append(_evidence(hit, ranked, keep))
         return out
 
     def all_sentences(self, hit: PaperHit, question: str, query_vector: Sequence[float]) -> list[Sentence]:
-        """Every sentence of one abstract with its relevance score, in abstract order."""
-        spans, vecs = self._sentence_vectors([hit])[hit.paper_id]
-        return self._score(hit.abstract, spans, vecs, _Question(query_vector, stems(question)))
+        """Every sentence of one abstract with its probability of answering `question`, in abstract order."""
+        return self.score(question, [hit], query_vector)[0]
 
     def paper_vector(self, hit: PaperHit) -> npt.NDArray[np.float64]:
         """The mean of an abstract's sentence vectors: where the paper sits, for grouping papers by theme."""
         _, vecs = self._sentence_vectors([hit])[hit.paper_id]
         return vectors.mean(vecs)
-
-    def _score(self, abstract: str, spans: _Spans, vecs: list[list[float]], asked: _Question) -> list[Sentence]:
-        """Each span's sentence scored by dense similarity to the question, mixed with its share of the question's stems."""
-        w = self.dense_weight
-        dense = vectors.dots(asked.vector, vecs)
-        return [
-            Sentence(abstract[s:e], s, e, w * d + (1 - w) * lexical_overlap(asked.stems, abstract[s:e]))
-            for (s, e), d in zip(spans, dense, strict=True)
-        ]

@@ -4,20 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from assistant.answering.table import NOT_STATED, classify
+from assistant.answering.table import NOT_STATED
 from assistant.models import Citation, Evidence, Sentence
 from assistant.output.render import md_escape
 
 LABEL = "*Extractive answer (no LLM configured): verbatim sentences from the abstracts, each cited.*"
-TABLE_HEAD = ("Paper", "What it does", "Evaluated on", "Result")
+PAPER = "Paper"
 
 
 def _quote(sentence: Sentence, n: int) -> str:
     return f"{md_escape(sentence.text)} [{n}]"
 
 
-def compose_ask(evidence: Sequence[Evidence]) -> tuple[str, list[Citation]]:
-    """Per paper: its title and its most relevant sentences, each followed by its source number."""
+def _related_line(related: Sequence[str]) -> list[str]:
+    return (
+        [
+            "",
+            "_Related, not cited (retrieved, but no sentence answers the question):_ " + "; ".join(md_escape(r) for r in related),
+        ]
+        if related
+        else []
+    )
+
+
+def compose_ask(evidence: Sequence[Evidence], related: Sequence[str] = ()) -> tuple[str, list[Citation]]:
+    """The papers that answer, best first: each title, then its best sentence and the ones that support it, cited."""
     lines = [LABEL, ""]
     citations = []
     for n, ev in enumerate(evidence, 1):
@@ -25,40 +36,41 @@ def compose_ask(evidence: Sequence[Evidence]) -> tuple[str, list[Citation]]:
         lines.extend(f"- {_quote(s, n)}" for s in ev.sentences)
         lines.append("")
         citations.append(Citation(n, ev.paper_id, ev.title, ev.sentences))
+    lines += _related_line(related)
     return "\n".join(lines).rstrip() + "\n", citations
 
 
-def compare_rows(
-    evidence: Sequence[Evidence], sentences: Sequence[Sequence[Sentence]]
-) -> list[tuple[Evidence, dict[str, Sentence | None]]]:
-    """Each paper with its what / on / result sentences, taken from all of its abstract's sentences."""
-    return [(ev, classify(all_sents)) for ev, all_sents in zip(evidence, sentences, strict=True)]
-
-
 def table_dicts(rows: Sequence[tuple[Evidence, dict[str, Sentence | None]]]) -> list[dict[str, str]]:
-    """Plain rows for display (`st.dataframe`) and JSON."""
+    """Plain rows for display (`st.dataframe`) and JSON: the paper, then one cell per column."""
     out = []
     for n, (ev, cells) in enumerate(rows, 1):
-        row = {"#": f"[{n}]", TABLE_HEAD[0]: ev.title}
-        for head, col in zip(TABLE_HEAD[1:], ("what", "on", "result"), strict=True):
-            cell = cells[col]
-            row[head] = cell.text if cell else NOT_STATED
+        row = {"#": f"[{n}]", PAPER: ev.title}
+        row.update({head: cell.text if cell else NOT_STATED for head, cell in cells.items()})
         out.append(row)
     return out
 
 
-def compose_compare(rows: Sequence[tuple[Evidence, dict[str, Sentence | None]]]) -> tuple[str, list[Citation]]:
-    """A side-by-side Markdown table, then a short extractive synthesis."""
-    lines = [LABEL, "", "| # | " + " | ".join(TABLE_HEAD) + " |", "|---|" + "---|" * len(TABLE_HEAD)]
+def compose_compare(
+    rows: Sequence[tuple[Evidence, dict[str, Sentence | None]]], missing: Sequence[str] = ()
+) -> tuple[str, list[Citation]]:
+    """A side-by-side Markdown table of the named papers, the names no paper matches, then a short synthesis."""
+    heads = list(rows[0][1]) if rows else []
+    lines = [LABEL]
+    lines += ["", *(f"No paper in the collection describes {md_escape(name)}." for name in missing)] if missing else []
+    if rows:
+        lines += ["", "| # | " + " | ".join([PAPER, *map(md_escape, heads)]) + " |", "|---|" + "---|" * (len(heads) + 1)]
     citations = []
     for n, (ev, cells) in enumerate(rows, 1):
-        parts = [_quote(cell, n) if (cell := cells[c]) else NOT_STATED for c in ("what", "on", "result")]
+        parts = [_quote(cell, n) if (cell := cells[h]) else NOT_STATED for h in heads]
         lines.append(f"| [{n}] | {md_escape(ev.title)} | " + " | ".join(parts) + " |")
         quotes = tuple(sorted((s for s in cells.values() if s), key=lambda s: s.start))
-        citations.append(Citation(n, ev.paper_id, ev.title, quotes or ev.sentences))
-    lines += ["", "**In short:**"]
+        citations.append(Citation(n, ev.paper_id, ev.title, quotes or ev.sentences[:1]))
+    if rows:
+        lines += ["", "**In short:**"]
     for n, (ev, cells) in enumerate(rows, 1):
-        best = cells["result"] or cells["what"] or (ev.sentences[0] if ev.sentences else None)
+        best = max((s for s in cells.values() if s), key=lambda s: s.score, default=None) or (
+            ev.sentences[0] if ev.sentences else None
+        )
         if best:
             lines.append(f"- {md_escape(ev.title)}: {_quote(best, n)}")
     return "\n".join(lines).rstrip() + "\n", citations
@@ -83,9 +95,11 @@ def compose_summary(
 
 
 def compose_refusal(closest: Sequence[Evidence], reason: str) -> str:
-    """A clear refusal listing the closest papers found."""
+    """A clear refusal listing the closest papers, the first with what it does state (uncited: it does not answer)."""
     lines = [f"The collection does not answer this question ({md_escape(reason)})."]
     if closest:
         lines += ["", "Closest papers found:"]
-        lines += [f"- {md_escape(ev.title)}" for ev in closest]
+        for i, ev in enumerate(closest):
+            stated = f' (what it does state: "{md_escape(ev.sentences[0].text)}")' if i == 0 and ev.sentences else ""
+            lines.append(f"- {md_escape(ev.title)}{stated}")
     return "\n".join(lines) + "\n"

@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from assistant.answering import extractive
-from assistant.answering.citations import check_citations
+from assistant.answering.citations import check_citations, split_claims
+from assistant.answering.claims import plain_text
 from assistant.answering.echo import strip_system_echo
 from assistant.answering.plan import Plan
 from assistant.answering.prompts import Budget, build_messages
@@ -19,9 +20,13 @@ from assistant.config import Settings
 from assistant.errors import LLMError
 from assistant.index.embed import Embedder
 from assistant.llm.protocol import LLM
-from assistant.models import Answer, Evidence, Mode, Timings, Usage
+from assistant.models import Answer, Evidence, Fallback, Mode, Support, Timings, Usage
+from assistant.text.words import content_words
 
 log = logging.getLogger("assistant.answering.pipeline")
+
+UNBACKED_NOTE = ("The model's answer is not backed by the sources ({flagged} of {claims} of its claims unsupported); "
+                 "what the sources say is quoted below.")
 
 
 class Generation(Protocol):
@@ -56,6 +61,27 @@ def coverage(plan: Plan, relevant: Sequence[Evidence], cited: set[int]) -> dict[
     found = len(numbered) + len(plan.beyond_cap)
     covered = sum(1 for n, _ in numbered if n in cited)
     return {"coverage": f"Cites {covered} of the {found} relevant papers found.", "left_out": left}
+
+
+def support_of(text: str, unsupported_spans: Sequence[tuple[int, int]]) -> Support:
+    """Count the checked answer's sentences: supported (cited, and the check kept them) and flagged (unsupported)."""
+    claims = split_claims(text)
+    flagged = set(unsupported_spans)
+    # The check treats a cited sentence of fewer than two content words as a pointer ("See [1].") and checks nothing.
+    supported = sum(
+        1 for c in claims if c.numbers and (c.start, c.end) not in flagged and len(content_words(plain_text(c.text))) >= 2
+    )
+    return Support(sentences=len(claims), supported=supported, flagged=len(unsupported_spans))
+
+
+def mostly_unsupported(support: Support) -> bool:
+    """Whether more of the answer's claims are flagged than supported, so its gist is not what the sources say.
+
+    Sentences that claim nothing (a refusal, "See [1].") are left out of the count. At a strict majority
+    flagged, a reader who trusts the answer's drift is more often wrong than right; below it, the supported
+    sentences carry the answer and the flags mark the rest.
+    """
+    return support.flagged > support.supported
 
 
 class _Finished:
@@ -148,6 +174,8 @@ class LLMGeneration(_Finished):
             return replace(base, text="", error=error, incomplete=True)
         checked = check_citations(text, evidence, self.writer.embedder, self.writer.settings.support_threshold)
         cited = {c.n for c in checked.citations}
+        refused = looks_refused(text) and not cited
+        support = support_of(checked.text, checked.unsupported_spans)
         return replace(
             base,
             text=checked.text,
@@ -155,11 +183,21 @@ class LLMGeneration(_Finished):
             unsupported=checked.unsupported,
             unsupported_spans=checked.unsupported_spans,
             dropped_citations=checked.dropped,
-            refused=looks_refused(text) and not cited,
+            refused=refused,
             error=error,
             incomplete=bool(error and raw),
+            support=support,
+            fallback=None if refused or not mostly_unsupported(support) else self._fallback(support),
             **coverage(self.plan, self.strategy.relevant(self.plan.evidence), cited),
         )
+
+    def _fallback(self, support: Support) -> Fallback:
+        """The extractive answer to show beside this one, so the reader always has something true to read."""
+        text, citations = self.strategy.compose(self.plan)
+        # The extractive label says no LLM is configured; here one is, and the note says why the evidence is shown.
+        text = text.removeprefix(extractive.LABEL).lstrip("\n")
+        note = UNBACKED_NOTE.format(flagged=support.flagged, claims=support.flagged + support.supported)
+        return Fallback(note=note, text=text, citations=tuple(citations))
 
 
 class AnswerStream:

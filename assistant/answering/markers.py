@@ -7,17 +7,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-MAX_RANGE = 50  # a range wider than this is a typo or not a citation at all
-_NUM = r"\d{1,4}"
-_DASH = "-–—‐‑"  # hyphen, en dash, em dash and the Unicode hyphens models emit
+MAX_RANGE = 100  # a wider range stands for its two ends in `numbers`; it is never materialised
+_BIG = 10**18  # "[99999...]" of any length is one number past every source (int() refuses over 4,300 digits)
+_DASH = "-–—‐‑−"  # hyphen, en dash, em dash, the Unicode hyphens models emit, and the minus sign
+_NUM = r"[-−]?\d+"  # any size, any script's digits, a sign so "[-1]" is parsed (and dropped) rather than left standing
 _ITEM = rf"{_NUM}(?:[ \t]*[{_DASH}][ \t]*{_NUM})?"
 # Atomic groups keep adversarial inputs (long runs of "1,1,1,...") linear.
 _MARKER = re.compile(rf"\[[ \t]*(?>{_ITEM}(?:[ \t]*[,;][ \t]*{_ITEM})*)[ \t]*\](?!\()")
 _RANGE = re.compile(rf"({_NUM})[ \t]*[{_DASH}][ \t]*({_NUM})")
 # Deleting "[9]" from "[1 [9]]" would leave the new marker "[1]"; a thin space (never part of a marker) prevents that.
 _SEPARATOR = "\u2009"
-_JOIN_LEFT = set(f"[0123456789 \t,;{_DASH}")
-_JOIN_RIGHT = set(f"]0123456789 \t,;{_DASH}")
+_JOIN_LEFT = set(f"[ \t,;{_DASH}")
+_JOIN_RIGHT = set(f"] \t,;{_DASH}")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.MULTILINE)
 _BACKTICKS = re.compile(r"`+")
 _SEP = re.compile(r"[,;]")
@@ -25,12 +26,24 @@ _SEP = re.compile(r"[,;]")
 
 @dataclass(frozen=True)
 class Marker:
-    """One citation marker: text[start:end] is e.g. "[1, 3]"."""
+    """One citation marker: text[start:end] is e.g. "[1, 3-5]".
+
+    `spans` are its items as (low, high) pairs, of any size; `numbers` lists them, a range wider than MAX_RANGE
+    by its two ends only, so that "[1-999999999999]" costs two numbers.
+    """
 
     start: int
     end: int
     numbers: tuple[int, ...]
+    spans: tuple[tuple[int, int], ...] = ()
 
+    def within(self, top: int) -> tuple[tuple[int, int], ...]:
+        """Its spans clipped to 1..top (empty ones left out)."""
+        return tuple((max(lo, 1), min(hi, top)) for lo, hi in self.spans if max(lo, 1) <= min(hi, top))
+
+    def outside(self, top: int) -> set[int]:
+        """Its numbers outside 1..top, as `numbers` lists them."""
+        return {n for n in self.numbers if not 1 <= n <= top}
 
 
 def code_regions(text: str) -> list[tuple[int, int]]:
@@ -78,20 +91,33 @@ def code_regions(text: str) -> list[tuple[int, int]]:
     return merged
 
 
-def _numbers(body: str) -> tuple[int, ...] | None:
-    """The numbers of a marker body like "1, 3-5", or None when a range is reversed or absurd."""
-    if body.isdigit():  # the common "[3]"
-        return (int(body),)
-    out: list[int] = []
+def _int(text: str) -> int:
+    """A marker number of any length and script; past _BIG it is _BIG, which no source count reaches."""
+    text = text.replace("−", "-")
+    digits = text.lstrip("-")
+    value = int(digits) if len(digits) <= 18 else _BIG
+    return -value if text.startswith("-") else value
+
+
+def _spans(body: str) -> tuple[tuple[int, int], ...]:
+    """The items of a marker body like "1, 3-5" as (low, high) pairs; a reversed range is read low to high."""
+    out: list[tuple[int, int]] = []
     for item in _SEP.split(body):
         r = _RANGE.search(item)
         if r:
-            lo, hi = int(r.group(1)), int(r.group(2))
-            if hi < lo or hi - lo >= MAX_RANGE:
-                return None
-            out.extend(range(lo, hi + 1))
+            lo, hi = sorted((_int(r.group(1)), _int(r.group(2))))
+            out.append((lo, hi))
         else:
-            out.append(int(item.strip()))
+            n = _int(item.strip())
+            out.append((n, n))
+    return tuple(dict.fromkeys(out))
+
+
+def _listed(spans: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
+    """The numbers of the spans, unique, a span wider than MAX_RANGE by its ends."""
+    out: list[int] = []
+    for lo, hi in spans:
+        out.extend(range(lo, hi + 1) if hi - lo < MAX_RANGE else (lo, hi))
     return tuple(dict.fromkeys(out))
 
 
@@ -106,9 +132,8 @@ def parse_markers(text: str) -> list[Marker]:
             continue
         if m.start() and text[m.start() - 1] == "]" and not (markers and markers[-1].end == m.start()):
             continue  # the label of a reference-style link, "[text][1]"
-        numbers = _numbers(m.group()[1:-1])
-        if numbers:
-            markers.append(Marker(m.start(), m.end(), numbers))
+        spans = _spans(m.group()[1:-1])
+        markers.append(Marker(m.start(), m.end(), _listed(spans), spans))
     return markers
 
 
@@ -119,7 +144,7 @@ def cited_numbers(text: str) -> list[int]:
 
 def _remove_markers(text: str, markers: Sequence[Marker], top: int) -> str:
     """Rewrite markers to their numbers in 1..top; an emptied marker goes with one preceding space."""
-    kept = [[n for n in m.numbers if 1 <= n <= top] for m in markers]
+    kept = [m.within(top) for m in markers]
     # Adjacent markers ("[0][1]") form a run; the space before a run goes only when the whole run does.
     run_emptied = [not k for k in kept]
     for i in range(len(markers) - 2, -1, -1):
@@ -129,7 +154,7 @@ def _remove_markers(text: str, markers: Sequence[Marker], top: int) -> str:
     pos = 0
     blank_line = True  # whether the output's current line holds only spaces so far
     for i, m in enumerate(markers):
-        if len(kept[i]) == len(m.numbers):
+        if kept[i] == m.spans:
             continue  # untouched markers keep their original spelling
         start = m.start
         opens_run = i == 0 or markers[i - 1].end != m.start
@@ -140,7 +165,7 @@ def _remove_markers(text: str, markers: Sequence[Marker], top: int) -> str:
         nl = chunk.rfind("\n")
         blank_line = not chunk[nl + 1 :].strip(" ") if nl >= 0 else blank_line and not chunk.strip(" ")
         if kept[i]:
-            parts.append("[" + ", ".join(map(str, kept[i])) + "]")
+            parts.append("[" + ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in kept[i]) + "]")
             blank_line = False
         elif _would_join(parts, text[m.end : m.end + 1], blank_line):
             parts.append(_SEPARATOR)
@@ -154,7 +179,7 @@ def _would_join(parts: list[str], right: str, blank_line: bool) -> bool:
     """Whether deleting a marker here would glue its neighbours into a new marker, code span or fence."""
     left = next((p[-1] for p in reversed(parts) if p), "")
     return bool(
-        (left and right and left in _JOIN_LEFT and right in _JOIN_RIGHT)
+        (left and right and (left in _JOIN_LEFT or left.isdecimal()) and (right in _JOIN_RIGHT or right.isdecimal()))
         or (right and right in "`~" and (left in ("`", "~") or blank_line))
     )
 
@@ -162,7 +187,7 @@ def _would_join(parts: list[str], right: str, blank_line: bool) -> bool:
 def drop_invalid(text: str, n_sources: int) -> tuple[str, tuple[int, ...]]:
     """Remove numbers outside 1..n_sources from markers; return the new text and the dropped numbers."""
     markers = parse_markers(text)
-    dropped = {n for m in markers for n in m.numbers if not 1 <= n <= n_sources}
+    dropped = {n for m in markers for n in m.outside(n_sources)}
     if not dropped:
         return text, ()
     return _remove_markers(text, markers, n_sources), tuple(sorted(dropped))

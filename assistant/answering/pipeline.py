@@ -17,6 +17,7 @@ from assistant.answering.generation import (
 from assistant.answering.plan import AskOptions, Plan, Request
 from assistant.answering.planner import Planner
 from assistant.answering.strategies import strategies
+from assistant.answering.termstats import CollectionTermStats
 from assistant.config import Settings
 from assistant.llm.protocol import LLM
 from assistant.models import Answer
@@ -34,7 +35,7 @@ class Assistant:
         self.embedder = retriever.embedder
         self.store = retriever.store
         self.llm = llm
-        self.evidence = EvidenceBuilder(self.embedder, settings.evidence_sentences)
+        self.evidence = EvidenceBuilder(self.embedder, CollectionTermStats(self.store), settings.evidence_sentences)
         self.modes = strategies(retriever, self.evidence, settings)
         self.planner = Planner(settings, self.evidence, self.modes, llm)
         self.writer = Writer(llm, settings, self.embedder) if llm is not None else None

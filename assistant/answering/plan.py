@@ -56,3 +56,4 @@ class Plan:
     themes: tuple[Theme, ...]
     retrieval_seconds: float
     beyond_cap: tuple[str, ...] = ()  # titles of relevant papers a summary had no room for
+    missing: tuple[str, ...] = ()  # names in a comparison that no paper in the collection matches

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from assistant.answering import extractive
 from assistant.answering.evidence import EvidenceBuilder
@@ -54,20 +55,25 @@ class Planner:
         vector = self.evidence.embedder.embed_query(standalone)
         query = Query(standalone, vector, request.top_k or self.settings.top_k, request.filters)
         found = strategy.retrieve(query)
-        evidence = self.evidence.build(standalone, found.hits, query.vector)
-        reason = refusal_reason(standalone, found.hits, evidence, self.settings)
-        rows, themes = strategy.prepare(query, found.hits, evidence) if not reason else ((), ())
+        asked = found.question or standalone
+        scored_with = query.vector if asked == standalone else self.evidence.embedder.embed_query(asked)
+        pool = self.evidence.build(asked, found.hits, scored_with)
+        keep, beyond = strategy.select(found.hits, pool)
+        hits, evidence = [found.hits[i] for i in keep], [pool[i] for i in keep]
+        reason = refusal_reason(pool, found.missing, self.evidence.model.refusal_bar)
+        rows, themes = strategy.prepare(query, replace(found, hits=hits), evidence) if not reason else ((), ())
         return Plan(
             request.question,
             standalone,
             strategy.mode,
-            tuple(found.hits),
-            tuple(evidence),
+            tuple(hits),
+            tuple(evidence if not reason else sorted(pool, key=lambda e: -e.best)),
             bool(reason),
             reason,
             rows,
             tuple(extractive.table_dicts(rows)),
             themes,
             time.perf_counter() - started,
-            found.beyond_cap,
+            found.beyond_cap + beyond,
+            found.missing,
         )

@@ -138,6 +138,11 @@ _BOILERPLATE = re.compile(
 )
 
 
+def is_boilerplate(sentence: str) -> bool:
+    """Code or data availability, a URL, the paper's organisation or its list of contributions: never an answer."""
+    return _BOILERPLATE.search(sentence) is not None
+
+
 def is_name(token: str) -> bool:
     """A capital or digit after the first character: B4, CoGEX, GPT-4, but not "What"."""
     return any(ch.isupper() or ch.isdigit() for ch in token[1:]) and any(ch.isalpha() for ch in token)
@@ -344,6 +349,15 @@ def load_model(path: Path = PARAMS_PATH) -> EvidenceModel:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     return EvidenceModel.from_dict(data.get("model", {}), str(path))
+
+
+@lru_cache(maxsize=4)
+def load_summary_bar(path: Path = PARAMS_PATH) -> float:
+    """The share of the best paper's retrieval score a paper needs to enter a summary (`python -m evals.fit_summary`)."""
+    try:
+        return float(json.loads(path.read_text(encoding="utf-8"))["summary"]["bar"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValueError(f"{path}: no fitted summary bar; run python -m evals.fit_summary FILES --write") from None
 
 
 def score_papers(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -10,9 +11,12 @@ from assistant.answering import extractive
 from assistant.answering.evidence import EvidenceBuilder
 from assistant.answering.plan import CompareRow, Plan, Theme
 from assistant.answering.relevance import topic_query
+from assistant.answering.scorer import load_summary_bar
+from assistant.answering.subjects import aspects, resolve, without_names
+from assistant.answering.table import classify
 from assistant.answering.themes import group_themes
 from assistant.config import Settings
-from assistant.models import Citation, Evidence, Filters, Mode, PaperHit
+from assistant.models import Citation, Evidence, Filters, Mode, PaperHit, Sentence
 from assistant.retrieval.retriever import Retriever
 from assistant.text.names import names
 
@@ -36,14 +40,24 @@ class Found:
 
     hits: list[PaperHit]
     beyond_cap: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()  # names in a comparison that no paper matches
+    question: str | None = None  # what the evidence answers, when not the question itself (a summary's topic)
+    named: int = 0  # how many of the first hits a comparison's question names (its table's rows)
 
 
-def focus(evidence: Sequence[Evidence], cite_ratio: float) -> list[Evidence]:
-    """Papers close enough to the best one to be worth citing in a short answer."""
-    if not evidence:
-        return []
-    top = evidence[0].score
-    return [e for e in evidence if e.score >= cite_ratio * top]
+def passing(evidence: Sequence[Evidence], cite_bar: float) -> list[Evidence]:
+    """Papers whose best sentence reaches the fitted citation bar, best first; the best paper always.
+
+    The planner has already refused when no sentence reaches the lower refusal bar, so the best paper answers.
+    """
+    ranked = sorted(evidence, key=lambda e: -e.best)
+    return [e for i, e in enumerate(ranked) if i == 0 or e.best >= cite_bar]
+
+
+def related(evidence: Sequence[Evidence], cited: Sequence[Evidence]) -> list[str]:
+    """Titles of retrieved papers that did not pass the bar: listed, never quoted."""
+    ids = {e.paper_id for e in cited}
+    return [e.title for e in evidence if e.paper_id not in ids]
 
 
 class Strategy(Protocol):
@@ -54,11 +68,18 @@ class Strategy(Protocol):
 
     def retrieve(self, query: Query) -> Found: ...
 
-    def prepare(self, query: Query, hits: Sequence[PaperHit], evidence: Sequence[Evidence]) -> Prepared: ...
+    def prepare(self, query: Query, found: Found, evidence: Sequence[Evidence]) -> Prepared: ...
 
     def compose(self, plan: Plan) -> tuple[str, list[Citation]]: ...
 
     def relevant(self, evidence: Sequence[Evidence]) -> list[Evidence]: ...
+
+    def select(self, hits: Sequence[PaperHit], evidence: Sequence[Evidence]) -> tuple[list[int], tuple[str, ...]]: ...
+
+
+def keep_all(hits: Sequence[PaperHit], evidence: Sequence[Evidence]) -> tuple[list[int], tuple[str, ...]]:
+    """Every retrieved paper stays in the plan (ask and compare choose what to cite when they compose)."""
+    return list(range(len(hits))), ()
 
 
 @dataclass(frozen=True)
@@ -66,25 +87,30 @@ class AskStrategy:
     """A direct answer from the few best papers."""
 
     retriever: Retriever
+    evidence: EvidenceBuilder
     settings: Settings
     mode: Mode = "ask"
 
     def retrieve(self, query: Query) -> Found:
         return Found(self.retriever.search(query.text, query.k, query.filters, query.vector))
 
-    def prepare(self, query: Query, hits: Sequence[PaperHit], evidence: Sequence[Evidence]) -> Prepared:
+    def prepare(self, query: Query, found: Found, evidence: Sequence[Evidence]) -> Prepared:
         return (), ()
 
     def compose(self, plan: Plan) -> tuple[str, list[Citation]]:
-        return extractive.compose_ask(self.relevant(plan.evidence))
+        cited = self.relevant(plan.evidence)
+        return extractive.compose_ask(cited, related(plan.evidence, cited))
 
     def relevant(self, evidence: Sequence[Evidence]) -> list[Evidence]:
-        return focus(evidence, self.settings.cite_ratio)
+        return passing(evidence, self.evidence.model.cite_bar)
+
+    def select(self, hits: Sequence[PaperHit], evidence: Sequence[Evidence]) -> tuple[list[int], tuple[str, ...]]:
+        return keep_all(hits, evidence)
 
 
 @dataclass(frozen=True)
 class CompareStrategy:
-    """Papers side by side: the main hits plus the best paper for each name in the question."""
+    """Papers side by side: the ones the question names, on the aspects it names."""
 
     retriever: Retriever
     evidence: EvidenceBuilder
@@ -92,28 +118,56 @@ class CompareStrategy:
     mode: Mode = "compare"
 
     def retrieve(self, query: Query) -> Found:
-        hits = self.retriever.search(query.text, query.k, query.filters, query.vector)
-        seen = {h.paper_id for h in hits}
-        extra: list[PaperHit] = []
-        for name in names(query.text):
-            for hit in self.retriever.search(name, 1, query.filters):
-                if hit.paper_id not in seen and name.casefold() in (hit.title + " " + hit.abstract).casefold():
-                    seen.add(hit.paper_id)
-                    extra.append(hit)
-        return Found((extra + hits)[: max(query.k, len(extra) + 2)] if extra else hits)
+        subjects = resolve(self.retriever, query.text, query.filters)
+        found = self.retriever.search(query.text, query.k, query.filters, query.vector)
+        named = {h.paper_id for h in subjects.hits}
+        # The named papers come first and alone make the table; the search's other papers stay as related evidence.
+        hits = [*subjects.hits, *(h for h in found if h.paper_id not in named)]
+        return Found(hits, missing=subjects.missing, named=len(subjects.hits))
 
-    def prepare(self, query: Query, hits: Sequence[PaperHit], evidence: Sequence[Evidence]) -> Prepared:
-        # Rows are kept on the plan so the extractive answer reuses them instead of re-scoring every sentence.
-        sentences = [self.evidence.all_sentences(h, query.text, query.vector) for h in hits]
-        return tuple(extractive.compare_rows(evidence, sentences)), ()
+    def prepare(self, query: Query, found: Found, evidence: Sequence[Evidence]) -> Prepared:
+        if found.named:
+            evidence = evidence[: found.named]
+        hits = found.hits[: len(evidence)]
+        named = names(query.text)
+        asked = aspects(query.text, named)
+        # Each cell is scored against its aspect without the subjects' names, which every sentence naming them would match.
+        unnamed = without_names(query.text, named)
+        rows = []
+        for hit, ev in zip(hits, evidence, strict=True):
+            if asked:
+                cells = {a: self._best(hit, unnamed if len(asked) == 1 else a, query) for a in asked}
+            else:
+                # Rows are kept on the plan so the extractive answer reuses them instead of re-scoring every sentence.
+                cells = classify(self.evidence.all_sentences(hit, query.text, query.vector))
+            rows.append((ev, cells))
+        return tuple(rows), ()
+
+    def _best(self, hit: PaperHit, aspect: str, query: Query) -> Sentence | None:
+        """The paper's sentence that best answers one aspect, or None when the paper does not state it.
+
+        A sentence must both answer the question and be about the aspect (asked without the subjects' names, which
+        every sentence naming them would match): the geometric mean of the two probabilities picks it. The aspect
+        counts as stated when the chance that at least one sentence is about it (noisy-OR) reaches the refusal bar.
+        """
+        about = self.evidence.all_sentences(hit, aspect, self.evidence.embedder.embed_query(aspect))
+        whole = self.evidence.all_sentences(hit, query.text, query.vector)
+        if not about or 1.0 - math.prod(1.0 - s.score for s in about) < self.evidence.model.refusal_bar:
+            return None
+        pick = max(range(len(about)), key=lambda i: about[i].score * whole[i].score)
+        return whole[pick]
 
     def compose(self, plan: Plan) -> tuple[str, list[Citation]]:
-        if len(plan.rows) > 1:
-            return extractive.compose_compare(plan.rows)
-        return extractive.compose_ask(focus(plan.evidence, self.settings.cite_ratio))
+        if len(plan.rows) > 1 or plan.missing:
+            return extractive.compose_compare(plan.rows, plan.missing)
+        cited = passing(plan.evidence, self.evidence.model.cite_bar)
+        return extractive.compose_ask(cited, related(plan.evidence, cited))
 
     def relevant(self, evidence: Sequence[Evidence]) -> list[Evidence]:
-        return list(evidence)
+        return passing(evidence, self.evidence.model.cite_bar)
+
+    def select(self, hits: Sequence[PaperHit], evidence: Sequence[Evidence]) -> tuple[list[int], tuple[str, ...]]:
+        return keep_all(hits, evidence)
 
 
 @dataclass(frozen=True)
@@ -128,12 +182,13 @@ class SummariseStrategy:
     def retrieve(self, query: Query) -> Found:
         cap = self.settings.summary_max_papers
         # The pool does not shrink with the cap, so "relevant papers found" means the same whatever the cap.
-        hits = self.retriever.search(topic_query(query.text), max(2 * cap, SUMMARY_POOL), query.filters)
-        top = hits[0].score if hits else 0.0
-        relevant = [h for h in hits if h.score >= self.settings.summary_threshold * top]
-        return Found(relevant[:cap], tuple(h.title for h in relevant[cap:]))
+        # Searched with the topic alone (the request's phrasing would rank papers by how they match it); the evidence is
+        # still scored against the whole question, as the evidence model was fitted.
+        return Found(self.retriever.search(topic_query(query.text), max(2 * cap, SUMMARY_POOL), query.filters))
 
-    def prepare(self, query: Query, hits: Sequence[PaperHit], evidence: Sequence[Evidence]) -> Prepared:
+    def prepare(self, query: Query, found: Found, evidence: Sequence[Evidence]) -> Prepared:
+        kept = {e.paper_id for e in evidence}
+        hits = [h for h in found.hits if h.paper_id in kept]
         return (), tuple(group_themes(evidence, [self.evidence.paper_vector(h) for h in hits]))
 
     def compose(self, plan: Plan) -> tuple[str, list[Citation]]:
@@ -143,11 +198,22 @@ class SummariseStrategy:
     def relevant(self, evidence: Sequence[Evidence]) -> list[Evidence]:
         return list(evidence)
 
+    def select(self, hits: Sequence[PaperHit], evidence: Sequence[Evidence]) -> tuple[list[int], tuple[str, ...]]:
+        """Which of the pool a summary covers, up to the cap, and the titles past it.
+
+        A paper is on the subtopic when its retrieval score reaches the fitted share of the best one
+        (`evals.fit_summary`), or when one of its sentences reaches the citation bar.
+        """
+        top = hits[0].score if hits else 0.0
+        bar, cite, cap = load_summary_bar(), self.evidence.model.cite_bar, self.settings.summary_max_papers
+        keep = [i for i, (h, e) in enumerate(zip(hits, evidence, strict=True)) if h.score >= bar * top or e.best >= cite]
+        return keep[:cap], tuple(evidence[i].title for i in keep[cap:])
+
 
 def strategies(retriever: Retriever, evidence: EvidenceBuilder, settings: Settings) -> dict[Mode, Strategy]:
     """One strategy per mode."""
     return {
-        "ask": AskStrategy(retriever, settings),
+        "ask": AskStrategy(retriever, evidence, settings),
         "compare": CompareStrategy(retriever, evidence, settings),
         "summarise": SummariseStrategy(retriever, evidence, settings),
     }

@@ -14,6 +14,8 @@ from assistant.errors import EmbeddingError
 if TYPE_CHECKING:
     import httpx
 
+    from assistant.index.onnx_model import OnnxEncoder
+
 
 class Embedder(Protocol):
     """Turns texts into normalised vectors."""
@@ -36,9 +38,15 @@ def packaged_model_path() -> Path:
 
 
 class LocalEmbedder:
-    """sentence-transformers on the CPU, batched and normalised."""
+    """The local model on the CPU, batched and normalised.
 
-    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64) -> None:
+    Runs the ONNX export made at install (`python -m assistant.index.onnx_export`) when there is a current one, which
+    needs neither torch nor sentence-transformers; otherwise sentence-transformers, with the same vectors.
+    """
+
+    def __init__(
+        self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64, use_onnx: bool = True, onnx_folder: Path | None = None
+    ) -> None:
         path = packaged_model_path() if model == DEFAULT_EMBEDDING_MODEL else Path(model)
         if not path.exists():
             raise EmbeddingError(
@@ -50,17 +58,37 @@ class LocalEmbedder:
         self._path = path
         self._model: Any = None
         self._mean_pooled: bool | None = None
-        self._traced: tuple[Any, Any] | None = None
+        self._query_tokenizer: Any = None
         self._query_tokens: dict[str, Any] = {}
-        self._trace_lock = threading.Lock()
+        self._onnx: OnnxEncoder | None = None
+        self._onnx_checked = not use_onnx
+        self._onnx_folder = onnx_folder
+        self._load_lock = threading.Lock()
+
+    @property
+    def backend(self) -> str:
+        """Which runtime computes the vectors, "onnx" or "torch" (loading the ONNX export if not yet done)."""
+        return "onnx" if self._encoder() is not None else "torch"
+
+    def _encoder(self) -> OnnxEncoder | None:
+        """The ONNX export, looked for once; loading waits until the first embedding, so no-op ingests stay fast."""
+        if not self._onnx_checked:
+            with self._load_lock:
+                if not self._onnx_checked:
+                    from assistant.index.onnx_model import load_encoder
+
+                    self._onnx = load_encoder(self._path, self._onnx_folder)
+                    self._onnx_checked = True
+        return self._onnx
 
     @property
     def model(self) -> Any:
-        """The loaded model; loading waits until the first embedding, so no-op ingests stay fast."""
-        if self._model is None:
-            from sentence_transformers import SentenceTransformer
+        """The sentence-transformers model, loaded on first use."""
+        with self._load_lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(str(self._path), device="cpu", local_files_only=True)
+                self._model = SentenceTransformer(str(self._path), device="cpu", local_files_only=True)
         return self._model
 
     @property
@@ -77,76 +105,72 @@ class LocalEmbedder:
     @property
     def max_tokens(self) -> int:
         """Word pieces the model reads before truncating."""
-        return int(self.model.max_seq_length)
+        encoder = self._encoder()
+        return encoder.info.max_length if encoder is not None else int(self.model.max_seq_length)
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        vectors = self.model.encode(
-            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
+        encoder = self._encoder()
+        if encoder is not None:
+            vectors = encoder.encode(list(texts), self.batch_size)
+        else:
+            vectors = self.model.encode(
+                list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
         return [list(map(float, v)) for v in vectors]
 
     def embed_query(self, text: str) -> list[float]:
         """One query's vector, straight through the model: encode()'s batching machinery costs about 1.5 ms a query."""
+        encoder = self._encoder()
+        if encoder is not None:
+            return [float(x) for x in encoder.encode([text])[0]]
         if not self._is_mean_pooled():
             return self.embed([text])[0]
         import torch
 
-        tokenizer, encoder = self._query_path()
+        tokenizer = self._own_tokenizer()
         with torch.inference_mode():
             features = tokenizer([text], **self._query_tokens)
             ids, mask = features["input_ids"], features["attention_mask"]
-            hidden = encoder(ids, mask)["last_hidden_state"]
+            hidden = self.model[0].auto_model(input_ids=ids, attention_mask=mask)["last_hidden_state"]
             weights = mask.unsqueeze(-1).to(hidden.dtype)
             vector = torch.nn.functional.normalize((hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9), dim=1)
         return [float(x) for x in vector[0].tolist()]
 
-    def _query_path(self) -> tuple[Any, Any]:
-        """A tokenizer of the query path's own and the transformer traced and frozen for single queries.
+    def _own_tokenizer(self) -> Any:
+        """A tokenizer of the query path's own.
 
         A fast tokenizer keeps its truncation and padding settings as state that each call with other settings
         rewrites, so sharing encode()'s tokenizer across threads can pad one call's batch mid-way ("Unable to
-        create tensor"); this copy only ever sees one setting. Tracing makes a query about 2 ms faster than eager
-        on 2 cores with the same numbers (checked here; eager is kept when tracing fails or differs).
+        create tensor"); this copy only ever sees one setting.
         """
-        with self._trace_lock:
-            if self._traced is None:
+        model = self.model
+        with self._load_lock:
+            if self._query_tokenizer is None:
                 import copy
-                import warnings
 
-                import torch
-
-                model = self.model
-                tokenizer = copy.deepcopy(model.tokenizer)
                 self._query_tokens = {"return_tensors": "pt", "truncation": True, "max_length": model.max_seq_length}
-                features = tokenizer(["a query to trace the model with"], **self._query_tokens)
-                ids, mask = features["input_ids"], features["attention_mask"]
-                eager = model[0].auto_model
-                try:
-                    with torch.inference_mode(), warnings.catch_warnings():
-                        warnings.simplefilter("ignore")  # deprecation and tracer notes: the output is checked below
-                        traced = torch.jit.freeze(torch.jit.trace(eager, (ids, mask), strict=False).eval())
-                        probe = traced(ids, mask)["last_hidden_state"]
-                        same = bool(torch.allclose(probe, eager(ids, mask)["last_hidden_state"], atol=1e-5))
-                    encoder = traced if same else eager
-                except Exception:
-                    encoder = eager
-                self._traced = (tokenizer, encoder)
-            return self._traced
+                self._query_tokenizer = copy.deepcopy(model.tokenizer)
+            return self._query_tokenizer
 
     def _is_mean_pooled(self) -> bool:
-        """Whether the model is exactly transformer, mean pooling and (optionally) normalisation, as MiniLM is."""
         if self._mean_pooled is None:
-            modules = list(self.model)
-            kinds = [type(m).__name__ for m in modules]
-            pooling = modules[1].get_config_dict() if len(modules) > 1 else {}
-            mean = pooling.get("pooling_mode") == "mean" or bool(pooling.get("pooling_mode_mean_tokens"))
-            others = [v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"]
-            only_mean = mean and not any(others)
-            plain = kinds in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"])
-            self._mean_pooled = plain and only_mean and hasattr(modules[0], "auto_model")
+            self._mean_pooled = is_mean_pooled(self.model)
         return self._mean_pooled
+
+
+def is_mean_pooled(model: Any) -> bool:
+    """Whether a sentence-transformers model is exactly transformer, mean pooling and (optionally) normalisation, as
+    MiniLM is: the pipeline the single-query path and the ONNX export compute themselves."""
+    modules = list(model)
+    kinds = [type(m).__name__ for m in modules]
+    pooling = modules[1].get_config_dict() if len(modules) > 1 else {}
+    mean = pooling.get("pooling_mode") == "mean" or bool(pooling.get("pooling_mode_mean_tokens"))
+    others = [v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"]
+    only_mean = mean and not any(others)
+    plain = kinds in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"])
+    return plain and only_mean and hasattr(modules[0], "auto_model")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from assistant.config import Settings
 from assistant.errors import ModelMismatchError, StoreError
+from assistant.index.changelog import KEEP_REVISIONS, Change, Changelog
 from assistant.models import Chunk, Paper, Passage
 
 # llama-index's ChromaVectorStore hides collection metadata, batch limits and where-filtered gets,
@@ -123,6 +124,11 @@ class ChunkStore:
                 f"but {model!r} is configured; set ASSISTANT_EMBEDDING_MODEL={built_with} or re-ingest into a new "
                 f"collection with `python -m ingest --collection NEW_NAME`"
             )
+
+    @property
+    def collection_id(self) -> str:
+        """The collection's id: a collection deleted and created again under the same name gets a new one."""
+        return str(self.collection.id)
 
     def close(self) -> None:
         """Release the client, so another process may open an embedded store after this one."""
@@ -311,11 +317,39 @@ class ChunkStore:
             part = ids[i : i + 500]
             self._call("deleting papers", lambda c: c.delete(where={"paper_id": {"$in": part}}))  # noqa: B023
 
-    def bump_revision(self) -> None:
-        """Mark the collection as changed."""
-        meta = self._metadata()
-        meta["revision"] = int(meta.get("revision", 0)) + 1
+    def chunk_ids(self, paper_ids: Sequence[str]) -> list[str]:
+        """Ids of every stored chunk of these papers."""
+        ids, out = list(paper_ids), []
+        for i in range(0, len(ids), 500):
+            where = {"paper_id": {"$in": ids[i : i + 500]}}
+            out += self._call("reading chunks", lambda c: c.get(where=where, include=[]))["ids"]  # noqa: B023
+        return out
+
+    def documents(self, ids: Sequence[str]) -> dict[str, str]:
+        """Stored documents (the embedded text) by chunk id; ids no longer stored are left out."""
+        ids, out = list(ids), dict[str, str]()
+        for i in range(0, len(ids), 1000):
+            got = self._call("reading chunks", lambda c: c.get(ids=ids[i : i + 1000], include=["documents"]))  # noqa: B023
+            out.update((cid, doc or "") for cid, doc in zip(got["ids"], got["documents"], strict=True))
+        return out
+
+    def changes_since(self, revision: int, current: int) -> Change | None:
+        """Chunks written and removed after `revision`; None when the changelog does not reach back that far."""
+        log, owner = Changelog(self.client, self.name), self.collection_id
+        return self._call("reading the changelog", lambda _c: log.since(owner, revision, current))
+
+    def bump_revision(self, change: Change | None = None, *, done: bool = True) -> None:
+        """Mark the collection as changed, recording what changed first (None: unknown, readers rebuild). A writer
+        records when it starts (done=False) and when done; both carry an earlier writer's ids if it was killed."""
+        meta, owner, log = self._metadata(), self.collection_id, Changelog(self.client, self.name)
+        revision = int(meta.get("revision", 0)) + 1
+        if change is not None:
+            change = change | self._call("reading the changelog", lambda _c: log.pending(owner, revision - 1))
+        self._call("recording the change", lambda _c: log.record(change, revision, owner, "done" if done else "intent"))
+        meta["revision"] = revision
         self._call("bumping the revision", lambda c: c.modify(metadata=meta))
+        if done:
+            self._call("pruning the changelog", lambda _c: log.prune(owner, revision - KEEP_REVISIONS))
         _bump_local()
 
 

@@ -14,7 +14,9 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from assistant.errors import ConfigError, LLMError
 from assistant.llm.failures import TRANSPORT_ERRORS, Explainer, server_text
+from assistant.llm.limits import CHARS_PER_TOKEN, AnswerLimits, answer_cap
 from assistant.llm.protocol import Completion, Messages
+from assistant.llm.redact import Redactor
 from assistant.llm.response import StreamedResponse
 from assistant.llm.retry import RetryPolicy, retry_call, retrying
 from assistant.models import Usage
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("assistant.llm.client")
 
 CONNECT_TIMEOUT_CAP = 10.0
+DEFAULT_DEADLINE = 120.0
 # The SDK insists on a key; local servers (llama.cpp, Ollama, vLLM) ignore it.
 NO_KEY = "not-needed"
 
@@ -33,10 +36,12 @@ class ClientOptions(TypedDict, total=False):
     """Keyword options of `LLMClient`; each has a default."""
 
     timeout: float
+    deadline: float  # seconds for a whole answer, however fast each read is
     max_retries: int
     temperature: float
     http_client: httpx.Client | None
     sleep: Callable[[float], None]  # how retries wait; tests pass a recorder
+    secrets: tuple[str, ...]  # more values to redact from what the endpoint sends (the key always is)
 
 
 def count_tokens(text: str) -> int:
@@ -71,6 +76,7 @@ class LLMClient:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout = float(options.get("timeout", 60))
+        self.deadline = float(options.get("deadline", DEFAULT_DEADLINE))
         self.max_retries = max(0, int(options.get("max_retries", 3)))
         self.temperature = options.get("temperature", 0.1)
         self._stream_options = True
@@ -79,7 +85,10 @@ class LLMClient:
         host = parts.hostname or self.base_url
         self._host_port = f"{host}:{parts.port}" if parts.port else host
         self.endpoint = parts._replace(netloc=self._host_port).geturl() if parts.scheme else self.base_url
-        self.explain = Explainer(self.endpoint, model, self.timeout, self.max_retries, api_key or None)
+        # Whatever the endpoint sends back may echo the key (or URL credentials): redacted before anyone sees it.
+        self.redactor = Redactor([api_key, parts.password, parts.username, *options.get("secrets", ())])
+        self.explain = Explainer(self.endpoint, model, self.timeout, self.max_retries, api_key or None,
+                                 deadline=self.deadline, redactor=self.redactor)
         self.retries = RetryPolicy(self.max_retries, self.endpoint, options.get("sleep", time.sleep))
         # The SDK's retries stay off: assistant/llm/retry.py says which tests need our own loop.
         self._client = openai.OpenAI(
@@ -96,8 +105,10 @@ class LLMClient:
         if not settings.llm_base_url:
             raise ConfigError("no LLM endpoint configured; set ASSISTANT_LLM_BASE_URL")
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-        return cls(settings.llm_base_url, settings.llm_model, key, timeout=settings.llm_timeout,
-                   max_retries=settings.llm_max_retries, temperature=settings.llm_temperature, http_client=http_client)
+        others = tuple(s.get_secret_value() for s in (settings.embedding_api_key,) if s is not None)
+        return cls(settings.llm_base_url, settings.llm_model, key, timeout=settings.llm_timeout, deadline=settings.llm_deadline,
+                   max_retries=settings.llm_max_retries, temperature=settings.llm_temperature, http_client=http_client,
+                   secrets=others)
 
     def describe(self) -> str:
         """Model and endpoint host for status lines, e.g. 'gemma @ 127.0.0.1:8080'."""
@@ -112,8 +123,9 @@ class LLMClient:
 
     def stream(self, messages: Messages, max_tokens: int) -> StreamedResponse:
         """This answer's text deltas as they arrive (nothing is sent until iteration); its usage is on the response."""
-        chunks = retrying(self.retries, lambda: self._stream_once(messages, max_tokens))
-        return StreamedResponse(chunks, lambda text: estimate_usage(messages, text))
+        limits = AnswerLimits(self.deadline, max_tokens, self.count_tokens)
+        chunks = retrying(self.retries, lambda: self._stream_once(messages, max_tokens, limits))
+        return StreamedResponse(self.redactor.stream(chunks), lambda text: estimate_usage(messages, text))
 
     def complete(self, messages: Messages, max_tokens: int) -> Completion:
         """The whole answer at once with its usage, with the same retries and errors as `stream`."""
@@ -121,6 +133,9 @@ class LLMClient:
         if not isinstance(response, ChatCompletion) or not getattr(response, "choices", None):
             raise LLMError(f"LLM endpoint {self.endpoint} sent an answer that is not a chat completion", "malformed")
         text = getattr(response.choices[0].message, "content", None) or ""
+        if isinstance(text, str) and self.count_tokens(text) > answer_cap(max_tokens):
+            text = text[: answer_cap(max_tokens) * CHARS_PER_TOKEN]  # a server that ignores max_tokens
+        text = self.redactor.redact(text) if isinstance(text, str) else ""
         return Completion(text, server_usage(getattr(response, "usage", None)) or estimate_usage(messages, text))
 
     def check(self) -> list[str]:
@@ -144,15 +159,18 @@ class LLMClient:
         except TRANSPORT_ERRORS as exc:
             raise self.explain.classify(exc, 0) from None
 
-    def _stream_once(self, messages: Messages, max_tokens: int) -> Generator[str, None, Usage | None]:
+    def _stream_once(self, messages: Messages, max_tokens: int, limits: AnswerLimits) -> Generator[str, None, Usage | None]:
         """One streamed request; returns the server's usage if it sent any, raises `Failure` before any text, else `LLMError`."""
+        limits.start()
+        if limits.expired():
+            raise LLMError(self.explain.deadline_message(0), "deadline")
         try:
             stream = self._open_stream(messages, max_tokens)
         except TRANSPORT_ERRORS as exc:
             raise self.explain.classify(exc, 0) from None
-        state = _StreamState()
+        state = _StreamState(limits, self.explain)
         try:
-            yield from state.read(stream, self.endpoint)
+            yield from state.read(stream)
         except LLMError:
             raise
         except TRANSPORT_ERRORS as exc:
@@ -198,27 +216,40 @@ class LLMClient:
 
 
 class _StreamState:
-    """What one streamed attempt has seen so far."""
+    """What one streamed attempt has seen so far, within the answer's deadline and token cap."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: AnswerLimits, explain: Explainer) -> None:
+        self.limits = limits
+        self.explain = explain
         self.usage: Usage | None = None
         self.finished = False
         self.chunks = 0
         self.received = 0  # characters of text
 
-    def read(self, stream: openai.Stream[ChatCompletionChunk], endpoint: str) -> Generator[str, None, None]:
+    def read(self, stream: openai.Stream[ChatCompletionChunk]) -> Generator[str, None, None]:
         """Yield the text of each chunk, checking its shape (the SDK builds chunks without validating them)."""
         for chunk in stream:
             self.chunks += 1
             choices = getattr(chunk, "choices", None) if isinstance(chunk, ChatCompletionChunk) else None
             chunk_usage = server_usage(getattr(chunk, "usage", None))
             if not isinstance(choices, list) and chunk_usage is None:
-                raise LLMError(f"LLM endpoint {endpoint} sent stream data that is not a completion chunk", "malformed")
+                raise LLMError(f"LLM endpoint {self.explain.endpoint} sent stream data that is not a completion chunk",
+                               "malformed")
             self.usage = chunk_usage or self.usage
             for choice in choices or []:
-                text = getattr(getattr(choice, "delta", None), "content", None)
-                if isinstance(text, str) and text:
-                    self.received += len(text)
-                    yield text
+                yield from self._text(getattr(getattr(choice, "delta", None), "content", None))
                 if getattr(choice, "finish_reason", None):
                     self.finished = True
+            if not self.finished and self.limits.expired():
+                raise LLMError(self.explain.deadline_message(self.received), "deadline")
+
+    def _text(self, text: object) -> Generator[str, None, None]:
+        """One delta's text, cut at the answer's token cap (then reading stops: the answer is incomplete)."""
+        if not isinstance(text, str) or not text:
+            return
+        kept, over = self.limits.take(text)
+        self.received += len(kept)
+        if kept:
+            yield kept
+        if over:
+            raise LLMError(self.explain.length_message(self.received, self.limits.max_tokens), "length")

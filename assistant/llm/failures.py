@@ -7,11 +7,16 @@ import re
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
 import httpx
 import openai
 
 from assistant.errors import LLMError
+from assistant.output.sanitise import visible
+
+if TYPE_CHECKING:
+    from assistant.llm.redact import Redactor
 
 CONTEXT_WORDS = re.compile(
     r"context[ _-]?(length|window|size)|maximum context|exceed_context|exceeds? the available context|too many tokens"
@@ -43,6 +48,8 @@ class Explainer:
     timeout: float
     max_retries: int
     api_key: str | None = field(default=None, repr=False)
+    deadline: float = 120.0
+    redactor: Redactor | None = field(default=None, repr=False)
 
     def classify(self, exc: BaseException, received: int) -> Failure:
         """Any failure as a one-line `LLMError`, retryable or not; `received` is how many characters already came."""
@@ -118,6 +125,17 @@ class Explainer:
         """The message for a stream that broke after some text."""
         return f"LLM endpoint {self.endpoint} {what} after {received} characters; the answer is incomplete"
 
+    def deadline_message(self, received: int) -> str:
+        """The message for an answer that ran past its total deadline."""
+        what = f"did not finish within the {self.deadline:g} s deadline (ASSISTANT_LLM_DEADLINE)"
+        if not received:
+            return f"LLM endpoint {self.endpoint} {what}; no answer"
+        return self.cut_message(received, what)
+
+    def length_message(self, received: int, max_tokens: int) -> str:
+        """The message for a server that kept writing past the tokens asked for."""
+        return self.cut_message(received, f"kept writing past the {max_tokens} tokens asked for (ASSISTANT_MAX_ANSWER_TOKENS)")
+
     def _after(self) -> str:
         """' after N retries' when retries were made."""
         return f" after {self.max_retries} retries" if self.max_retries else ""
@@ -126,8 +144,10 @@ class Explainer:
         """Server text made safe for a one-line message: key redacted, one line, bounded."""
         if self.api_key:
             text = text.replace(self.api_key, "[redacted]")
+        if self.redactor is not None:
+            text = self.redactor.redact(text)
         text = SECRET_LIKE.sub("[redacted]", text)
-        text = " ".join(text.split())
+        text = " ".join(visible(text).split())  # a server's escape sequences must not reach a terminal through a log
         return text[:200] + ("..." if len(text) > 200 else "") if text else "no details"
 
 

@@ -6,14 +6,20 @@ import re
 from urllib.parse import quote
 
 from assistant.models import Answer, Evidence
+from assistant.output.sanitise import visible
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~$!])")
-_BIB_SPECIAL = re.compile(r"([\\{}%&$#_^~])")
+_BIB_SPECIAL = re.compile(r"[\\{}%&$#_^~]")
+# Braces are written as commands in braces: BibTeX counts "\{" when it balances a field's braces, so "\{" never closes.
+_BIB_ESCAPES = {
+    "\\": r"{\textbackslash}", "{": r"{\textbraceleft}", "}": r"{\textbraceright}", "^": r"{\textasciicircum}",
+    "~": r"{\textasciitilde}", "%": r"\%", "&": r"\&", "$": r"\$", "#": r"\#", "_": r"\_",
+}  # fmt: skip
 
 
 def md_escape(text: str) -> str:
-    """Escape Markdown, HTML and LaTeX delimiters so source text shows literally and stays inert."""
-    return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+    """Escape Markdown, HTML and LaTeX delimiters so source text shows literally and stays inert; controls made visible."""
+    return _MD_SPECIAL.sub(r"\\\1", visible(text)).replace("\n", " ")
 
 
 def safe_url(url: str | None) -> str | None:
@@ -23,16 +29,19 @@ def safe_url(url: str | None) -> str | None:
     return quote(url.strip(), safe=":/?#@!$&'*+,;=%~-._")
 
 
-_LINK_TARGET = re.compile(r"\]\(\s*(?!https?:|#)")
-_LINK_DEFINITION = re.compile(r"^(\s{0,3})\[(?=[^\]]+\]:)", re.MULTILINE)
+_LINK_TARGET = re.compile(r"\]\(\s*(?!https?:)")
 
 
 def inert_markdown(text: str) -> str:
     """Generated Markdown kept as Markdown but made inert for any renderer: no images (they fetch URLs), no raw HTML,
-    and no link or autolink to anything but http(s) (a `javascript:` target becomes text)."""
-    text = text.replace("<", "&lt;").replace("![", "!\\[")  # raw HTML and autolinks become text
+    no link or autolink to anything but http(s) (a `javascript:` target becomes text), and no control characters."""
+    text = visible(text).replace("<", "&lt;").replace("![", "!\\[")  # raw HTML and autolinks become text
     text = _LINK_TARGET.sub("]\\(", text)
-    return _LINK_DEFINITION.sub(lambda m: m.group(1) + "\\[", text)  # `[1]: javascript:...` would link every [1]
+    # Every "]:" becomes "]\\:", so no link reference definition survives (`[1]: smb://...` would link every [1]).
+    # CommonMark accepts definitions in block quotes, list items, nested containers and after lazy continuation lines,
+    # but each ends its label with "]" right before ":"; escaping that pair catches them all. Inside code the backslash
+    # shows, a small price: finding code exactly as a renderer would is what let definitions through before.
+    return text.replace("]:", "]\\:")
 
 
 UNSUPPORTED_MARK = " ⚠ *(not supported by the cited sources)*"
@@ -48,8 +57,17 @@ def mark_unsupported(text: str, spans: tuple[tuple[int, int], ...], mark: str = 
 
 
 def bib_escape(text: str) -> str:
-    """Escape BibTeX/LaTeX specials in a field value."""
-    return _BIB_SPECIAL.sub(lambda m: "\\" + m.group(1) if m.group(1) not in "\\^~" else " ", text)
+    """A field value BibTeX reads back as `text`: specials as LaTeX commands, braces always balanced, one line."""
+    return _BIB_SPECIAL.sub(lambda m: _BIB_ESCAPES[m.group()], " ".join(visible(text).split()))
+
+
+_NAME_SPLITS = re.compile(r"\band\b|,.*,", re.IGNORECASE)
+
+
+def bib_name(name: str) -> str:
+    """One author for an `author` field: braced whole when BibTeX would split it (an "and") or refuse it (two commas)."""
+    escaped = bib_escape(name)
+    return f"{{{escaped}}}" if _NAME_SPLITS.search(name) else escaped
 
 
 def bib_key(evidence: Evidence, n: int) -> str:
@@ -83,7 +101,7 @@ def to_markdown(answer: Answer) -> str:
         lines.append(f"{n}. {md_escape(ev.title)}{f' ({md_escape(meta)})' if meta else ''}{url}")
         for q in quotes.get(n, ()):
             lines.append(f"   > {md_escape(q.text)} (characters {q.start}-{q.end})")
-    return "\n".join(lines).rstrip() + "\n"
+    return visible("\n".join(lines).rstrip() + "\n")
 
 
 def to_bibtex(answer: Answer) -> str:
@@ -92,11 +110,11 @@ def to_bibtex(answer: Answer) -> str:
     for n, ev in references(answer):
         fields = [f"  title = {{{bib_escape(ev.title)}}}"]
         if ev.authors:
-            fields.append(f"  author = {{{bib_escape(' and '.join(ev.authors))}}}")
+            fields.append(f"  author = {{{' and '.join(bib_name(a) for a in ev.authors)}}}")
         if ev.year:
             fields.append(f"  year = {{{ev.year}}}")
         if link := safe_url(ev.url):  # reference managers turn url fields into live links
             fields.append(f"  url = {{{bib_escape(link)}}}")
         fields.append(f"  note = {{Source [{n}], paper id {bib_escape(ev.paper_id)}}}")
         entries.append("@misc{" + bib_key(ev, n) + ",\n" + ",\n".join(fields) + "\n}")
-    return "\n\n".join(entries) + "\n"
+    return visible("\n\n".join(entries) + "\n")

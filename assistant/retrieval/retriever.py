@@ -100,7 +100,7 @@ def fuse_ranked(dense: Ranked, lexical: Ranked, params: FusionParams, limit: int
         w = params.dense_weight
         for pid in papers:
             fused[pid] = w * dn.get(pid, d_floor) + (1 - w) * ln.get(pid, l_floor)
-        # Callers compare scores relative to the best (summary_threshold, cite_ratio): keep them in [0, 1].
+        # Callers compare scores relative to the best (the summary bar, the evidence model's paper gap): keep them in [0, 1].
         fused = _normalise(fused)
     order = sorted(papers, key=lambda p: (-fused[p], p))
     out = []

@@ -1,4 +1,4 @@
-"""Check the hand-labelled sample questions against the bundled sample corpus: python -m evals.data.check_sample_data [FILE]."""
+"""Check hand-labelled sample questions against the bundled sample corpus: python -m evals.data.check_sample_data [FILE ...]."""
 
 from __future__ import annotations
 
@@ -61,18 +61,23 @@ def load(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def main(argv: list[str]) -> int:
-    path = Path(argv[0]) if argv else DEFAULT
+def check_file(path: Path, corpus: dict[str, set[str]]) -> bool:
+    """Print one line per problem in one file and its counts per type; True when it has no problems."""
     questions = load(path)
-    corpus = _sentences()
     problems = [f"duplicate qid {qid!r}" for qid, n in Counter(q.get("qid") for q in questions).items() if n > 1]
     for q in questions:
         problems += check_question(q, corpus)
     for line in problems:
         print(f"{path}: {line}", file=sys.stderr)
     counts = Counter(q.get("type") for q in questions)
-    print(f"{len(questions)} questions: " + ", ".join(f"{t} {counts[t]}" for t in TYPES))
-    return 1 if problems else 0
+    print(f"{path.name}: {len(questions)} questions: " + ", ".join(f"{t} {counts[t]}" for t in TYPES))
+    return not problems
+
+
+def main(argv: list[str]) -> int:
+    corpus = _sentences()
+    results = [check_file(Path(arg), corpus) for arg in argv or [str(DEFAULT)]]
+    return 0 if all(results) else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,61 @@
+"""What a user reads on the bundled sample, through the CLI's --json: papers cited only when they answer,
+comparisons restricted to the papers the question names, and boilerplate never quoted."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+
+from assistant.answering.scorer import is_boilerplate
+from assistant.cli import main
+from assistant.config import Settings
+
+
+def ask(settings: Settings, question: str) -> dict[str, Any]:
+    out = io.StringIO()
+    assert main(["ask", question, "--json"], settings=settings, out=out) == 0
+    answer: dict[str, Any] = json.loads(out.getvalue())
+    return answer
+
+
+@pytest.mark.slow
+def test_what_is_b4_cites_the_b4_paper_alone_and_leads_with_what_it_is(sample_settings: Settings) -> None:
+    answer = ask(sample_settings, "What is B4?")
+    assert not answer["refused"]
+    assert [c["title"].split(":")[0] for c in answer["citations"]] == ["B4"]
+    lead = answer["citations"][0]["quotes"][0]["text"]
+    assert "B4" in lead and "strategy" in lead, lead  # "Our proposed approximated optimal strategy B4 ..."
+    assert "Cites 1 of the 1" in answer["coverage"]
+
+
+@pytest.mark.slow
+def test_comparison_table_holds_exactly_the_two_named_papers(sample_settings: Settings) -> None:
+    answer = ask(sample_settings, "How do CoGEX and Think-and-Execute use pseudo-code differently?")
+    assert answer["mode"] == "compare"
+    titles = [row["Paper"] for row in answer["table"]]
+    assert len(titles) == 2, titles
+    assert any("Program Generation, Emulation" in t for t in titles)  # CoGEX
+    assert any("Simulating Pseudocode Execution" in t for t in titles)  # Think-and-Execute
+    assert {c["title"] for c in answer["citations"]} == set(titles)
+    assert all("pseudo-code" in row for row in answer["table"]), answer["table"][0].keys()  # the aspect asked is a column
+
+
+@pytest.mark.slow
+def test_a_name_no_paper_describes_is_reported(sample_settings: Settings) -> None:
+    answer = ask(sample_settings, "Compare CoGEX and LangChain")
+    assert "No paper in the collection describes LangChain" in answer["answer"]
+    assert len(answer["table"]) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question",
+    ["What is B4?", "Which work finds an optimizer by searching over programs?", "What does HumanEval Pro evaluate?"],
+)
+def test_boilerplate_is_never_quoted(sample_settings: Settings, question: str) -> None:
+    answer = ask(sample_settings, question)
+    quotes = [q["text"] for c in answer["citations"] for q in c["quotes"]]
+    assert quotes and not [q for q in quotes if is_boilerplate(q)]
