@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 from assistant.config import Settings, load_settings
-from assistant.errors import AssistantError, ConfigError, InputError
+from assistant.errors import AssistantError, ConfigError, InputError, LLMError
 from assistant.output.sanitise import VisibleStream, visible_json
 from assistant.runtime import prepare_runtime
 
@@ -201,6 +201,22 @@ def parser(outer: bool = False) -> argparse.ArgumentParser:
     return p
 
 
+def _check_llm(settings: Settings, errors: TextIO) -> None:
+    """Ask the endpoint once which models it serves, so a wrong name or a dead endpoint shows before the question.
+
+    A failed check is a warning, not an exit: the question still gets its papers and sources, and the answer's own
+    error line says the same again if the endpoint is really down.
+    """
+    if not settings.llm_configured:
+        return
+    from assistant import check_endpoint
+
+    try:
+        check_endpoint(settings)
+    except LLMError as exc:
+        print(f"warning: the LLM endpoint check failed: {exc}", file=errors)
+
+
 def main(
     argv: Sequence[str] | None = None, settings: Settings | None = None, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
@@ -217,6 +233,7 @@ def main(
             from assistant import build_assistant
 
             assistant = build_assistant(settings)
+            _check_llm(settings, errors)
             return _ask(assistant, args, shown, errors) if args.command == "ask" else _chat(assistant, args, shown, errors)
         return int(args.func(args, settings, out or sys.stdout))
     except (InputError, ConfigError) as exc:

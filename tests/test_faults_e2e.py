@@ -234,7 +234,7 @@ def cli_runs(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
         ASSISTANT_CHROMA_PATH=str(sample_dir / "chroma"), ASSISTANT_INDEX_DIR=str(sample_dir / "index"),
         ASSISTANT_LLM_MODEL=MODEL, ASSISTANT_LLM_TIMEOUT=str(TIMEOUT), ASSISTANT_LLM_MAX_RETRIES=str(RETRIES),
     )  # fmt: skip
-    servers = {name: FaultServer(*steps()).start() for name, (steps, _, _) in CLI_FAULTS.items()}
+    servers = {name: FaultServer(*steps(), models=[MODEL]).start() for name, (steps, _, _) in CLI_FAULTS.items()}
     procs: dict[str, subprocess.Popen[str]] = {}
     runs: dict[str, CliRun] = {}
     try:

@@ -54,3 +54,18 @@ def test_without_the_check_nothing_is_sent_at_build(sample_dir: Path, embedder: 
     with FaultServer(Step("json", body=MODELS)) as server:
         build_assistant(make_settings(sample_dir, llm_base_url=server.base_url, llm_model="missing"), embedder=embedder)
         assert server.seen == []
+
+
+def test_the_cli_reports_an_unknown_model_before_the_question(sample_dir: Path) -> None:
+    """`ask` with a wrong model name: one warning line on stderr from the check, then the answer's own error."""
+    import io
+
+    from assistant.cli import main
+
+    with FaultServer(Step("json", 404, {"error": {"message": "model not found"}}), models=["served-model"]) as server:
+        settings = make_settings(sample_dir, llm_base_url=server.base_url, llm_model="missing-model", llm_max_retries=0)
+        out, err = io.StringIO(), io.StringIO()
+        main(["ask", "What is DSPy?"], settings=settings, out=out, err=err)
+    first = err.getvalue().splitlines()[0]
+    assert first.startswith("warning: the LLM endpoint check failed") and "missing-model" in first, err.getvalue()
+    assert "served-model" in first
