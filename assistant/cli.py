@@ -201,7 +201,7 @@ def parser(outer: bool = False) -> argparse.ArgumentParser:
     return p
 
 
-def _check_llm(settings: Settings, errors: TextIO) -> None:
+def _check_llm(settings: Settings, errors: Out) -> None:
     """Ask the endpoint once which models it serves, so a wrong name or a dead endpoint shows before the question.
 
     A failed check is a warning, not an exit: the question still gets its papers and sources, and the answer's own
