@@ -14,15 +14,17 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from assistant import build_assistant
 from assistant.answering.relevance import topic_query
 from assistant.answering.scorer import PARAMS_PATH
-from assistant.answering.strategies import SUMMARY_POOL
-from assistant.config import load_settings
+from assistant.answering.strategies import SUMMARY_POOL, Query
+from assistant.config import Settings, load_settings
 from assistant.runtime import prepare_runtime
+from evals.evidence_cv import MAX_FALSE_REFUSALS
 
 GRID = np.round(np.arange(0.05, 0.96, 0.025), 3)
 Pool = tuple[np.ndarray, np.ndarray, np.ndarray]  # relative score, is gold, is acceptable (retrieval order)
@@ -49,6 +51,38 @@ def pools(files: Sequence[Path], cap: int) -> list[Pool]:
 
 
 BETA = 2.0
+
+
+def best_evidence(settings: Settings, files: Sequence[Path]) -> list[float]:
+    """Each subtopic question's best sentence probability over its summary pool, in the given collection."""
+    assistant = build_assistant(settings)
+    out = []
+    for path in files:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            q = json.loads(line) if line.strip() else None
+            if q and q.get("type") == "subtopic":
+                vector = assistant.embedder.embed_query(q["question"])
+                found = assistant.modes["summarise"].retrieve(Query(q["question"], vector, 5, None))
+                pool = assistant.evidence.build(q["question"], found.hits, vector)  # scored as the planner scores it
+                out.append(max((e.best for e in pool), default=0.0))
+    return out
+
+
+def summary_refusal(args: argparse.Namespace) -> dict[str, Any]:
+    """The bar below which a summary is refused: the highest that refuses at most MAX_FALSE_REFUSALS of our subtopic
+    questions. Sentence probabilities of a topic are lower than a question's, so the question's bar refuses summaries
+    whose topic the collection covers. Reported with how many of the same questions asked of another field's
+    collection (`--cross-chroma-path`) it refuses."""
+    base = load_settings()
+    on_topic = np.sort(best_evidence(base, args.files))
+    bar = float(on_topic[int(np.floor(MAX_FALSE_REFUSALS * len(on_topic)))])
+    report: dict[str, Any] = {"refusal_bar": round(bar, 6), "refused_on_topic": round(float(np.mean(on_topic < bar)), 4)}
+    if args.cross_chroma_path:
+        other = base.model_copy(update={"chroma_path": args.cross_chroma_path, "index_dir": args.cross_index_dir,
+                                        "collection": args.cross_collection})  # fmt: skip
+        off = np.asarray(best_evidence(other, args.files))
+        report["refused_off_domain"] = round(float(np.mean(off < bar)), 4)
+    return report
 
 
 def f_beta(pool: Pool, bar: float, cap: int) -> float:
@@ -79,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evals.fit_summary", description=__doc__.splitlines()[0])
     p.add_argument("files", nargs="+", type=Path, help="labelled question files (subtopic questions are used)")
     p.add_argument("--write", action="store_true", help=f"store the bar in {PARAMS_PATH.name}")
+    p.add_argument("--cross-chroma-path", type=Path, help="a collection from another field, to report off-domain refusals")
+    p.add_argument("--cross-index-dir", type=Path, help="its BM25 index folder")
+    p.add_argument("--cross-collection", default="scifact", help="its collection name")
     args = p.parse_args(argv)
     cap = load_settings().summary_max_papers
     data = pools(args.files, cap)
@@ -95,7 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bar": bar,
         "loo_recall": round(float(np.mean([r for r, _ in held_out])), 4),
         "loo_precision": round(float(np.mean([p for _, p in held_out])), 4),
-        "command": "python -m evals.fit_summary " + " ".join(str(f) for f in args.files),
+        "command": "python -m evals.fit_summary " + " ".join(str(a) for a in (argv or sys.argv[1:])),
+        **summary_refusal(args),
     }
     if args.write:
         params = json.loads(PARAMS_PATH.read_text(encoding="utf-8"))

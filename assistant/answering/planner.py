@@ -14,6 +14,7 @@ from assistant.answering.plan import Plan, Request
 from assistant.answering.prompts import rewrite_messages
 from assistant.answering.relevance import refusal_reason
 from assistant.answering.rewrite import accept_rewrite, offline_rewrite
+from assistant.answering.scorer import load_summary_bars
 from assistant.answering.strategies import Query, Strategy
 from assistant.config import Settings
 from assistant.errors import LLMError
@@ -60,7 +61,9 @@ class Planner:
         pool = self.evidence.build(asked, found.hits, scored_with)
         keep, beyond = strategy.select(found.hits, pool)
         hits, evidence = [found.hits[i] for i in keep], [pool[i] for i in keep]
-        reason = refusal_reason(pool, found.missing, self.evidence.model.refusal_bar)
+        # A summary's topic gets lower sentence probabilities than a question does: it has its own fitted bar.
+        bar = load_summary_bars()[1] if strategy.mode == "summarise" else self.evidence.model.refusal_bar
+        reason = refusal_reason(pool, found.missing, bar)
         rows, themes = strategy.prepare(query, replace(found, hits=hits), evidence) if not reason else ((), ())
         return Plan(
             request.question,

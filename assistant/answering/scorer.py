@@ -352,12 +352,14 @@ def load_model(path: Path = PARAMS_PATH) -> EvidenceModel:
 
 
 @lru_cache(maxsize=4)
-def load_summary_bar(path: Path = PARAMS_PATH) -> float:
-    """The share of the best paper's retrieval score a paper needs to enter a summary (`python -m evals.fit_summary`)."""
+def load_summary_bars(path: Path = PARAMS_PATH) -> tuple[float, float]:
+    """A summary's bars (`python -m evals.fit_summary`): the share of the best paper's retrieval score a paper needs to
+    enter it, and the best sentence probability below which it is refused."""
     try:
-        return float(json.loads(path.read_text(encoding="utf-8"))["summary"]["bar"])
+        summary = json.loads(path.read_text(encoding="utf-8"))["summary"]
+        return float(summary["bar"]), float(summary["refusal_bar"])
     except (OSError, ValueError, KeyError, TypeError):
-        raise ValueError(f"{path}: no fitted summary bar; run python -m evals.fit_summary FILES --write") from None
+        raise ValueError(f"{path}: no fitted summary bars; run python -m evals.fit_summary FILES --write") from None
 
 
 def score_papers(

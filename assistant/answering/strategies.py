@@ -11,7 +11,7 @@ from assistant.answering import extractive
 from assistant.answering.evidence import EvidenceBuilder
 from assistant.answering.plan import CompareRow, Plan, Theme
 from assistant.answering.relevance import topic_query
-from assistant.answering.scorer import load_summary_bar
+from assistant.answering.scorer import load_summary_bars
 from assistant.answering.subjects import aspects, resolve, without_names
 from assistant.answering.table import classify
 from assistant.answering.themes import group_themes
@@ -205,7 +205,7 @@ class SummariseStrategy:
         (`evals.fit_summary`), or when one of its sentences reaches the citation bar.
         """
         top = hits[0].score if hits else 0.0
-        bar, cite, cap = load_summary_bar(), self.evidence.model.cite_bar, self.settings.summary_max_papers
+        bar, cite, cap = load_summary_bars()[0], self.evidence.model.cite_bar, self.settings.summary_max_papers
         keep = [i for i, (h, e) in enumerate(zip(hits, evidence, strict=True)) if h.score >= bar * top or e.best >= cite]
         return keep[:cap], tuple(evidence[i].title for i in keep[cap:])
 
