@@ -65,6 +65,8 @@ def print_sources(answer: Answer, out: Out, err: Out | None = None) -> None:
         print(f"Dropped citations to sources never given: {', '.join(map(str, answer.dropped_citations))}", file=out)
     for s in answer.unsupported:
         print(f"UNSUPPORTED: {s}", file=out)
+    if answer.fallback:  # most of the generated answer is unsupported: what the sources do say
+        print(f"\n{answer.fallback.note}\n\n{answer.fallback.text.rstrip()}", file=out)
     if answer.error:
         print(f"error: {answer.error}{' (answer incomplete)' if answer.incomplete else ''}", file=err)
     t = answer.timings

@@ -167,6 +167,23 @@ def test_a_mostly_unsupported_answer_comes_with_the_evidence(assistant: Any) -> 
             assert ev.abstract[q.start : q.end] == q.text  # verbatim: something true to read
     cited = " ".join(c.title for c in fallback.citations)  # the two papers the question names, by their titles
     assert "Program Generation, Emulation, and Search" in cited and "Simulating Pseudocode Execution" in cited
+    shown_on_every_surface(answer)
+
+
+def shown_on_every_surface(answer: Any) -> None:
+    """The note and the evidence reach the reader: the CLI's text output, --json and the Markdown export."""
+    import io
+
+    from assistant.cli import print_sources
+    from assistant.output.render import to_markdown
+    from assistant.output.serialise import answer_json
+
+    out = io.StringIO()
+    print_sources(answer, out, io.StringIO())
+    first_quote = answer.fallback.citations[0].quotes[0].text
+    assert answer.fallback.note in out.getvalue() and first_quote[:40] in out.getvalue()
+    assert answer.fallback.note in to_markdown(answer)
+    assert answer_json(answer)["fallback"]["note"] == answer.fallback.note
 
 
 def _claims_support(text: str, flagged_idx: set[int]) -> Support:

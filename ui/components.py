@@ -144,6 +144,9 @@ def render_answer(answer: Answer, key: str) -> None:
     if answer.unsupported:
         lines = "\n".join(f"- {md_escape(s)}" for s in answer.unsupported)
         st.warning(f"**Not supported by the cited sources:**\n{lines}", icon=":material/report:")
+    if answer.fallback:  # most of the generated answer is unsupported: the reader gets what the sources say
+        st.info(md_escape(answer.fallback.note), icon=":material/fact_check:")
+        st.markdown(safe_markdown(answer.fallback.text))
     if answer.dropped_citations:
         st.caption(f"Dropped citations to sources that were never given: {', '.join(map(str, answer.dropped_citations))}")
     st.caption(answer_caption(answer))

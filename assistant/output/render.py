@@ -92,6 +92,8 @@ def to_markdown(answer: Answer) -> str:
         lines += [f"**{'Answer incomplete' if answer.text else 'No answer'}:** {md_escape(answer.error)}", ""]
     if answer.unsupported:
         lines += ["**Not supported by the cited sources:**", *[f"- {md_escape(s)}" for s in answer.unsupported], ""]
+    if answer.fallback:  # verbatim evidence composed by the extractive path, already escaped there
+        lines += [f"**{md_escape(answer.fallback.note)}**", "", inert_markdown(answer.fallback.text.strip()), ""]
     lines += ["## References", ""]
     quotes = {c.n: c.quotes for c in answer.citations}
     for n, ev in references(answer):

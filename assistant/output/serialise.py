@@ -39,6 +39,11 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "coverage": answer.coverage,
         "left_out": list(answer.left_out),
         "table": list(answer.table),
+        "fallback": (
+            {"note": answer.fallback.note, "text": answer.fallback.text, "citations": citation_dicts(answer.fallback.citations)}
+            if answer.fallback
+            else None
+        ),
         "usage": {"prompt_tokens": answer.usage.prompt_tokens, "completion_tokens": answer.usage.completion_tokens},
         "timings": {
             "retrieval": answer.timings.retrieval,
