@@ -31,7 +31,9 @@ _FRAGMENT = re.compile(
             rf"(?P<colour>\\(?:textcolor|color)\s*\{{[a-zA-Z]+\}}\s*{_BRACED}|\b(?:{_COLOURS}){_BRACED})",
             rf"(?P<declaration>\{{\\(?:{_DECLARATION})\s+((?:[^{{}}]|\{{[^{{}}]*\}})*)\}})",
             r"(?P<display>\$\$((?:[^$\\]|\\.)+)\$\$)",
-            r"(?P<math>\$((?:[^$\\]|\\.)+)\$)",
+            # pandoc's rule: no space just inside either dollar and no digit right after the closing one, so the
+            # dollars of "$5 and $10" never pair up and swallow the LaTeX between them.
+            r"(?P<math>\$(?=\S)((?:[^$\\]|\\.)+?)(?<=\S)\$(?!\d))",
             r"(?P<paren>\\\((.+?)\\\))",
             r"(?P<quotes>``(.{0,300}?)'')",
             r"(?P<open>``)",

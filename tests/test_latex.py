@@ -54,3 +54,9 @@ def test_text_without_latex_is_unchanged(text: str) -> None:
 @given(st.text())
 def test_any_text_converts_without_error(text: str) -> None:
     assert isinstance(plain_text(text), str)
+
+
+def test_a_literal_dollar_before_math_does_not_swallow_the_latex_between() -> None:
+    """"$5" opens no math: the escapes and accents after it are still converted, and the math after them too."""
+    text = 'costs $5, 67\\% and T\\"ulu with $\\alpha$ here'
+    assert plain_text(text) == "costs $5, 67% and Tülu with α here"
