@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import shlex
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from assistant.config import Settings
 from assistant.errors import InputError
+from evals import blocks
 
 if TYPE_CHECKING:
     from assistant.index.embed import Embedder
@@ -321,15 +321,8 @@ def markdown(r: dict[str, Any]) -> str:
 
 
 def write_block(path: Path, block: str) -> None:
-    """Replace the marked results block (markers on lines of their own) in the file, or append it."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    marked = re.compile(rf"^{re.escape(BEGIN)}$.*?^{re.escape(END)}$", re.MULTILINE | re.DOTALL)
-    if marked.search(text):
-        text = marked.sub(lambda _: block, text, count=1)
-    else:
-        text = text.rstrip() + ("\n\n" if text else "") + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    """Replace this file's marked results block, or append it."""
+    blocks.write_block(path, block, BEGIN, END)
 
 
 def _bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:

@@ -207,7 +207,7 @@ def browser_first_answer(url: str, question: str, started: float, timeout: float
                 answered = time.perf_counter() - started
             finally:
                 browser.close()
-    except Exception as exc:  # the UI is another part's work in progress: report, never crash the bench
+    except Exception as exc:  # a browser failure is a figure to report, never a reason to lose the bench's others
         return {"browser": f"failed: {type(exc).__name__}: {str(exc)[:200]}"}
     return {"chat_input_s": round(ready, 2), "first_answer_s": round(answered, 2)}
 
@@ -250,7 +250,7 @@ def app_cold_start(env: dict[str, str], question: str | None = None, timeout: fl
         if ok and question:
             out.update(browser_first_answer(base, question, started, timeout))
         return out
-    except Exception as exc:  # the app is another helper's work in progress: report, never crash the bench
+    except Exception as exc:  # an app that fails to start is a figure to report, never a reason to lose the others
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     finally:
         proc.terminate()

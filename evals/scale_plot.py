@@ -6,12 +6,13 @@ import contextlib
 import datetime as dt
 import os
 import platform
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from evals import blocks
 
 BEGIN, END = "<!-- scale:begin -->", "<!-- scale:end -->"
 Row = dict[str, Any]
@@ -212,15 +213,8 @@ def markdown(r: dict[str, Any], plot_path: Path | None = None, doc: Path | None 
 
 
 def write_block(path: Path, block: str) -> None:
-    """Replace the marked scale block (markers on lines of their own) in the file, or append it."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    marked = re.compile(rf"^{re.escape(BEGIN)}$.*?^{re.escape(END)}$", re.MULTILINE | re.DOTALL)
-    if marked.search(text):
-        text = marked.sub(lambda _: block, text, count=1)
-    else:
-        text = text.rstrip() + ("\n\n" if text else "") + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    """Replace this file's marked results block, or append it."""
+    blocks.write_block(path, block, BEGIN, END)
 
 
 # -- the plot ---------------------------------------------------------------------------------------------------
