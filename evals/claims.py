@@ -26,8 +26,10 @@ from evals.fit_evidence import Question, add_arguments, claim_question, feature_
 ARGS = argparse.Namespace
 
 
-def fold_models(args: ARGS) -> tuple[list[EvidenceModel], np.ndarray]:
-    """One model per fold, fitted and given its bars without that fold's claims, and the fold of each claim."""
+def fold_models(args: ARGS) -> tuple[list[EvidenceModel], list[EvidenceModel], np.ndarray]:
+    """Per fold, the evidence model and the claim-check model, each fitted with its bars without that fold's claims,
+    and the fold of each claim."""
+    from evals.claim_cv import Options, fold_claim_models
     from evals.evidence_cv import _fit, assign_folds, fit_bars, groups_of, out_of_fold, row_weights
 
     table, _ = feature_table(args)
@@ -41,7 +43,7 @@ def fold_models(args: ARGS) -> tuple[list[EvidenceModel], np.ndarray]:
         inner = out_of_fold(table, train_q, assign_folds(table, args.folds - 1, args.seed + 1 + f), args.l2, weight)
         bars = fit_bars(table, groups, inner, [int(q) for q in train_q])
         models.append(replace(model, refusal_bar=bars[0], cite_bar=bars[1]))
-    return models, folds
+    return models, fold_claim_models(table, Options(args.l2, args.folds, args.seed, args.extra_weight)), folds
 
 
 def _quoted(answer: Answer, paper_id: str) -> list[str]:
@@ -56,9 +58,7 @@ def score_claim(claim: Question, answer: Answer) -> dict[str, Any]:
         return row
     good = [p for p in cited if p in claim.gold]
     row["doc_hit"] = bool(good)
-    row["rationale_hit"] = any(
-        any(r.strip() in q or q in r for r in claim.gold[p] for q in _quoted(answer, p)) for p in good
-    )
+    row["rationale_hit"] = any(any(r.strip() in q or q in r for r in claim.gold[p] for q in _quoted(answer, p)) for p in good)
     fine = set(claim.gold) | set(claim.acceptable)
     row["precision"] = len([p for p in cited if p in fine]) / len(cited) if cited else None
     return row
@@ -86,12 +86,13 @@ def evaluate_claims(args: ARGS, settings: Settings) -> dict[str, Any]:
 
     claims = load_claims(Path(args.file))
     chosen = np.random.default_rng(args.seed).permutation(len(claims))[: args.limit] if args.limit else range(len(claims))
-    models, folds = fold_models(args) if args.folds else ([], np.zeros(len(claims), dtype=int))
+    models, claim_models, folds = fold_models(args) if args.folds else ([], [], np.zeros(len(claims), dtype=int))
     assistant = build_assistant(settings)
-    committed = assistant.evidence.model
+    committed, committed_claims = assistant.evidence.model, assistant.evidence.claims
     rows = []
     for i in sorted(int(i) for i in chosen):
         assistant.evidence.model = models[folds[i]] if models else committed
+        assistant.evidence.claims = claim_models[folds[i]] if claim_models else committed_claims
         answer = assistant.ask(claims[i].text, mode="ask")
         rows.append(score_claim(claims[i], answer))
     return {"overall": summarise(rows), "cross_validated": bool(models), "claims": rows}

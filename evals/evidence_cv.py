@@ -6,7 +6,7 @@ out-of-fold probabilities of its training folds (an inner cross-validation), nev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from evals.fit_evidence import Table
 
 MAX_FALSE_REFUSALS = 0.08  # refusal bar: refuse as many NEI claims as possible, at most this share of evidence claims
+# A claim check's own bar: the product allows 10% of claims with evidence refused; one point is left for held-out noise.
+CLAIM_MAX_FALSE_REFUSALS = 0.09
 MIN_RECALL_SHARE = 0.97  # cite bar: keep doc recall at least this share of what citing every answered paper gives
 QUOTES = 3  # sentences quoted per cited paper
 SOURCES = ("scifact", "extra", "cross", "cross-cs")  # question sources, in the order evals.fit_evidence stacks them
@@ -85,20 +87,31 @@ def _paper_max(groups: Groups, probs: np.ndarray, q: int) -> np.ndarray:
     return np.asarray([probs[r].max() for r in groups.rows[q]])
 
 
+@dataclass(frozen=True)
+class Bars:
+    """An answer rule: the refusal and cite bars, and for claim checks the claim model's probability per question."""
+
+    refusal: float
+    cite: float
+    settled: Mapping[int, float] | None = None
+
+
 def answers(
-    table: Table, groups: Groups, probs: np.ndarray, questions: Sequence[int], bars: tuple[float, float]
+    table: Table, groups: Groups, probs: np.ndarray, questions: Sequence[int], bars: Bars | tuple[float, float]
 ) -> dict[str, Any]:
     """Answer-level figures as `eval claims` defines them, for the given questions under the given bars.
 
-    An answer is refused when no sentence reaches the refusal bar; otherwise it cites every paper whose best sentence
+    An answer is refused when no sentence reaches the refusal bar (with `settled`, a claim check's probability that
+    its evidence settles it, when that falls below the bar); otherwise it cites every paper whose best sentence
     reaches the cite bar (the best paper at least) and quotes the top QUOTES sentences of each.
     """
-    refusal_bar, cite_bar = bars
+    rule = bars if isinstance(bars, Bars) else Bars(*bars)
+    refusal_bar, cite_bar, settled = rule.refusal, rule.cite, rule.settled
     ev: dict[str, Any] = {"n": 0, "refused": 0, "doc": 0, "rationale": 0, "precision": [], "cited": 0}
     nei = {"n": 0, "refused": 0}
     for q in questions:
         best = _paper_max(groups, probs, q)
-        refused = len(best) == 0 or best.max() < refusal_bar
+        refused = len(best) == 0 or (best.max() if settled is None else settled[q]) < refusal_bar
         if not table.answerable[q]:
             nei["n"] += 1
             nei["refused"] += int(refused)
@@ -134,19 +147,27 @@ def _refusal_bar(table: Table, groups: Groups, probs: np.ndarray, questions: Seq
     return float(evidence_best[allowed]) if len(evidence_best) else 0.5
 
 
-def fit_bars(table: Table, groups: Groups, probs: np.ndarray, questions: Sequence[int]) -> tuple[float, float]:
+def fit_bars(
+    table: Table, groups: Groups, probs: np.ndarray, questions: Sequence[int], settled: Mapping[int, float] | None = None
+) -> tuple[float, float]:
     """Refusal bar: the highest that refuses at most MAX_FALSE_REFUSALS of the evidence questions of each source
-    (SciFact claims, our labelled questions), so the limit holds in the product's domain and not only on average.
+    (SciFact claims, our labelled questions), so the limit holds in the product's domain and not only on average;
+    with `settled`, the bar on those claim-check probabilities instead of the best sentence's.
     Cite bar: the highest citation precision whose doc recall stays at least MIN_RECALL_SHARE of the doc recall
     reached by citing every answered paper above the refusal bar.
     """
     by_source = [[q for q in questions if table.source[q] == s and table.answerable[q]] for s in np.unique(table.source)]
-    refusal = min((_refusal_bar(table, groups, probs, qs) for qs in by_source if qs), default=0.5)
-    base = answers(table, groups, probs, questions, (refusal, refusal))
-    candidates = np.unique(np.quantile(probs, np.linspace(0.5, 1.0, 201)))
-    best_bar, best_precision = refusal, base["citation_precision"] or 0.0
-    for bar in candidates[candidates > refusal]:
-        got = answers(table, groups, probs, questions, (refusal, float(bar)))
+    if settled is None:
+        refusal = min((_refusal_bar(table, groups, probs, qs) for qs in by_source if qs), default=0.5)
+    else:
+        scores = np.sort([settled[q] for q in questions if table.answerable[q]])
+        refusal = float(scores[int(np.floor(CLAIM_MAX_FALSE_REFUSALS * len(scores)))]) if len(scores) else 0.5
+    floor = 0.0 if settled is not None else refusal  # a claim check cites on sentence probabilities from zero up
+    base = answers(table, groups, probs, questions, Bars(refusal, floor, settled))
+    candidates = np.unique(np.quantile(probs[np.isfinite(probs)], np.linspace(0.5, 1.0, 201)))
+    best_bar, best_precision = floor, base["citation_precision"] or 0.0
+    for bar in candidates[candidates > floor]:
+        got = answers(table, groups, probs, questions, Bars(refusal, float(bar), settled))
         if got["doc_recall"] < MIN_RECALL_SHARE * base["doc_recall"]:
             continue
         if (got["citation_precision"] or 0.0) > best_precision:

@@ -24,6 +24,7 @@ import numpy as np
 from assistant.answering.scorer import FEATURES, PARAMS_PATH, DocFreqTermStats, PaperSentences, feature_matrix
 from assistant.config import Settings
 from assistant.text.sentences import sentence_spans
+from evals.claim_cv import Options, cross_validate_claims, final_claim_model
 from evals.evidence_cv import cross_validate, final_fit
 
 if TYPE_CHECKING:
@@ -310,8 +311,13 @@ def add_arguments(p: argparse.ArgumentParser, claims_required: bool = True) -> N
     p.add_argument("--k", type=int, default=5, help="papers retrieved per question")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds, grouped by question")
     p.add_argument("--l2", type=float, default=1.0, help="L2 penalty on the standardised weights")
-    p.add_argument("--cross", type=int, default=0, help="add about N SciFact claims asked of the --extra collection, and "
-                   "the --extra questions asked of SciFact, as off-domain questions with no evidence (0: none)")
+    p.add_argument(
+        "--cross",
+        type=int,
+        default=0,
+        help="add about N SciFact claims asked of the --extra collection, and "
+        "the --extra questions asked of SciFact, as off-domain questions with no evidence (0: none)",
+    )
     p.add_argument("--extra-weight", type=float, default=1.0, help="weight of an --extra sentence against a SciFact one")
     p.add_argument("--seed", type=int, default=0, help="seed of the fold assignment")
     p.add_argument("--dry-run", action="store_true", help="report only; leave the parameters file alone")
@@ -321,11 +327,17 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     table, data = feature_table(args)
     cv, oof = cross_validate(table, args.folds, args.l2, args.seed, args.extra_weight)
     model = final_fit(table, args.l2, oof, args.extra_weight)
+    options = Options(args.l2, args.folds, args.seed, args.extra_weight)
+    cv["claims"] = cross_validate_claims(table, oof, options)
+    claim_model = final_claim_model(table, oof, options)
     weights = dict(zip(FEATURES, (round(float(w), 4) for w in model.weights), strict=True))
     report = {"cv": cv, "weights": weights, "bias": round(model.bias, 4),
-              "refusal_bar": round(model.refusal_bar, 4), "cite_bar": round(model.cite_bar, 4)}  # fmt: skip
+              "refusal_bar": round(model.refusal_bar, 4), "cite_bar": round(model.cite_bar, 4),
+              "claims": {"refusal_bar": round(claim_model.refusal_bar, 4),
+                         "cite_bar": round(claim_model.cite_bar, 4)}}  # fmt: skip
     params = {
         "model": model.to_dict(),
+        "claims": claim_model.to_dict(),
         "provenance": {
             "command": "python -m evals.fit_evidence " + " ".join(argv),
             "data": {"claims": str(args.claims), "extra": args.extra, "questions": data},

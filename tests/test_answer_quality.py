@@ -59,3 +59,15 @@ def test_boilerplate_is_never_quoted(sample_settings: Settings, question: str) -
     answer = ask(sample_settings, question)
     quotes = [q["text"] for c in answer["citations"] for q in c["quotes"]]
     assert quotes and not [q for q in quotes if is_boilerplate(q)]
+
+
+@pytest.mark.slow
+def test_a_claim_the_abstract_states_is_answered_and_a_near_miss_is_refused(sample_settings: Settings) -> None:
+    claim = "Is it true that AlphaCode achieved an average ranking in the top 54.3% in Codeforces competitions?"
+    stated = ask(sample_settings, claim)
+    assert not stated["refused"]
+    assert [c["title"] for c in stated["citations"]] == ["Competition-Level Code Generation with AlphaCode"]
+    # The paper is there, the number is not: the claim model refuses where a topic match would answer.
+    missing = ask(sample_settings, "Is it true that the largest AlphaCode model has 41 billion parameters?")
+    assert missing["refused"]
+    assert "settle the claim" in missing["answer"]

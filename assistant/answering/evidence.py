@@ -10,7 +10,16 @@ import numpy as np
 import numpy.typing as npt
 
 from assistant import vectors
-from assistant.answering.scorer import EvidenceModel, PaperSentences, TermStats, is_boilerplate, load_model, score_papers
+from assistant.answering.answerability import is_claim_check, load_claim_model, question_features
+from assistant.answering.scorer import (
+    EvidenceModel,
+    PaperSentences,
+    TermStats,
+    feature_matrix,
+    is_boilerplate,
+    load_model,
+    split_by_paper,
+)
 from assistant.answering.termstats import CollectionTermStats
 from assistant.index.embed import Embedder
 from assistant.models import Evidence, PaperHit, Sentence
@@ -46,7 +55,7 @@ class EvidenceBuilder:
 
     A sentence's score is the model's probability that it answers the question. Each paper keeps its best sentence
     and up to `sentences - 1` more that reach the model's refusal bar (the probability below which a sentence is
-    no evidence at all), best first.
+    no evidence at all), best first. A claim check also gets the claim model's probability that the pool settles it.
     """
 
     def __init__(
@@ -56,6 +65,7 @@ class EvidenceBuilder:
         self.stats = stats
         self.sentences = sentences
         self.model = model or load_model()
+        self.claims: EvidenceModel | None = load_claim_model() if model is None else None
         self._cache: OrderedDict[str, tuple[_Spans, list[list[float]]]] = OrderedDict()
         self._cache_size = 2048
         self._lock = threading.Lock()
@@ -65,8 +75,11 @@ class EvidenceBuilder:
         keys = {hit.paper_id: f"{hit.paper_id}:{hit.metadata.get('hash', '')}" for hit in hits}
         with self._lock:
             found = {key: self._cache[key] for key in keys.values() if key in self._cache}
-        missing = [(keys[h.paper_id], h.abstract, sentence_spans(h.abstract) or [(0, len(h.abstract))])
-                   for h in hits if keys[h.paper_id] not in found]
+        missing = [
+            (keys[h.paper_id], h.abstract, sentence_spans(h.abstract) or [(0, len(h.abstract))])
+            for h in hits
+            if keys[h.paper_id] not in found
+        ]
         if missing:
             # Embedded outside the lock, so one slow batch does not hold up other questions.
             embedded = self.embedder.embed([abstract[s:e] for _, abstract, spans in missing for s, e in spans])
@@ -87,31 +100,50 @@ class EvidenceBuilder:
 
     def score(self, question: str, hits: Sequence[PaperHit], query_vector: Sequence[float]) -> list[list[Sentence]]:
         """Every sentence of each hit with its probability of answering, in abstract order."""
+        return self._scored(question, hits, query_vector)[0]
+
+    def _scored(
+        self, question: str, hits: Sequence[PaperHit], query_vector: Sequence[float]
+    ) -> tuple[list[list[Sentence]], float | None]:
+        """The scored sentences, and for a claim check the probability that they settle it (None otherwise)."""
         if not hits:
-            return []
+            return [], None
         per_paper = self._sentence_vectors(hits)
         papers = []
         for hit in hits:
             spans, vecs = per_paper[hit.paper_id]
             texts = tuple(hit.abstract[s:e] for s, e in spans)
             papers.append(PaperSentences(hit.paper_id, hit.title, hit.score, hit.dense, texts, np.asarray(vecs)))
-        probs = score_papers(self.model, question, query_vector, papers, self._term_stats())
-        return [
+        x = feature_matrix(question, query_vector, papers, self._term_stats())
+        probs = self.model.probability(x)
+        settled = None
+        if self.claims is not None and is_claim_check(question):
+            paper = np.repeat(np.arange(len(papers)), [len(p.sentences) for p in papers])
+            settled = float(self.claims.probability(question_features(x, probs, paper)[None, :])[0])
+        scored = [
             [Sentence(hit.abstract[s:e], s, e, float(p)) for (s, e), p in zip(per_paper[hit.paper_id][0], ps, strict=True)]
-            for hit, ps in zip(hits, probs, strict=True)
+            for hit, ps in zip(hits, split_by_paper(probs, papers), strict=True)
         ]
+        return scored, settled
 
     def build(self, question: str, hits: Sequence[PaperHit], query_vector: Sequence[float] | None = None) -> list[Evidence]:
         """One Evidence per hit, in the hits' order; its sentences best first."""
+        return self.assess(question, hits, query_vector)[0]
+
+    def assess(
+        self, question: str, hits: Sequence[PaperHit], query_vector: Sequence[float] | None = None
+    ) -> tuple[list[Evidence], float | None]:
+        """The evidence of `build`, and for a claim check the probability that it settles the claim."""
         qv = query_vector if query_vector is not None else self.embedder.embed_query(question)
+        scored, settled = self._scored(question, hits, qv)
         out = []
-        for hit, scored in zip(hits, self.score(question, hits, qv), strict=True):
-            ranked = sorted(scored, key=lambda x: (-x.score, x.start))
+        for hit, sentences in zip(hits, scored, strict=True):
+            ranked = sorted(sentences, key=lambda x: (-x.score, x.start))
             # Boilerplate (code availability, contribution lists) is never quoted as an answer, whatever its score.
             quotable = [s for s in ranked if not is_boilerplate(s.text)] or ranked
             keep = quotable[:1] + [s for s in quotable[1 : self.sentences] if s.score >= self.model.refusal_bar]
             out.append(_evidence(hit, ranked, keep))
-        return out
+        return out, settled
 
     def all_sentences(self, hit: PaperHit, question: str, query_vector: Sequence[float]) -> list[Sentence]:
         """Every sentence of one abstract with its probability of answering `question`, in abstract order."""

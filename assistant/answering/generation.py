@@ -124,7 +124,7 @@ class ExtractiveGeneration(_Finished):
         text, citations = self.strategy.compose(self.plan)
         yield from text.splitlines(keepends=True)
         cited = {c.n for c in citations}
-        done = coverage(self.plan, self.strategy.relevant(self.plan.evidence), cited)
+        done = coverage(self.plan, self.strategy.relevant(self.plan), cited)
         self._answer = replace(base_answer(self.plan, True), text=text, citations=tuple(citations), **done)
 
 
@@ -188,7 +188,7 @@ class LLMGeneration(_Finished):
             incomplete=bool(error and raw),
             support=support,
             fallback=None if refused or not mostly_unsupported(support) else self._fallback(support),
-            **coverage(self.plan, self.strategy.relevant(self.plan.evidence), cited),
+            **coverage(self.plan, self.strategy.relevant(self.plan), cited),
         )
 
     def _fallback(self, support: Support) -> Fallback:

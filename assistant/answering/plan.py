@@ -57,3 +57,4 @@ class Plan:
     retrieval_seconds: float
     beyond_cap: tuple[str, ...] = ()  # titles of relevant papers a summary had no room for
     missing: tuple[str, ...] = ()  # names in a comparison that no paper in the collection matches
+    cite_bar: float | None = None  # a claim check's own citation bar; None: the evidence model's

@@ -19,7 +19,7 @@ from assistant.answering.strategies import Query, Strategy
 from assistant.config import Settings
 from assistant.errors import LLMError
 from assistant.llm.protocol import LLM
-from assistant.models import Mode
+from assistant.models import Evidence, Mode
 
 log = logging.getLogger("assistant.answering.pipeline")
 
@@ -58,12 +58,10 @@ class Planner:
         found = strategy.retrieve(query)
         asked = found.question or standalone
         scored_with = query.vector if asked == standalone else self.evidence.embedder.embed_query(asked)
-        pool = self.evidence.build(asked, found.hits, scored_with)
+        pool, settled = self.evidence.assess(asked, found.hits, scored_with)
         keep, beyond = strategy.select(found.hits, pool)
         hits, evidence = [found.hits[i] for i in keep], [pool[i] for i in keep]
-        # A summary's topic gets lower sentence probabilities than a question does: it has its own fitted bar.
-        bar = load_summary_bars()[1] if strategy.mode == "summarise" else self.evidence.model.refusal_bar
-        reason = refusal_reason(pool, found.missing, bar)
+        reason, cite_bar = self._refusal(strategy.mode, pool, found.missing, settled)
         rows, themes = strategy.prepare(query, replace(found, hits=hits), evidence) if not reason else ((), ())
         return Plan(
             request.question,
@@ -79,4 +77,20 @@ class Planner:
             time.perf_counter() - started,
             found.beyond_cap + beyond,
             found.missing,
+            cite_bar,
         )
+
+    def _refusal(
+        self, mode: Mode, pool: Sequence[Evidence], missing: Sequence[str], settled: float | None
+    ) -> tuple[str, float | None]:
+        """Why to refuse ('' to answer), and the claim check's citation bar when its own model decides."""
+        claims = self.evidence.claims
+        if mode == "ask" and settled is not None and claims is not None:
+            if pool and settled < claims.refusal_bar:
+                best = max(e.best for e in pool)
+                return (f"the closest abstracts do not settle the claim (probability {settled:.2f} < "
+                        f"{claims.refusal_bar:.2f}; best sentence {best:.2f})"), claims.cite_bar  # fmt: skip
+            return refusal_reason(pool, missing, 0.0), claims.cite_bar
+        # A summary's topic gets lower sentence probabilities than a question does: it has its own fitted bar.
+        bar = load_summary_bars()[1] if mode == "summarise" else self.evidence.model.refusal_bar
+        return refusal_reason(pool, missing, bar), None

@@ -297,18 +297,18 @@ class EvidenceModel:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], source: str = "parameters") -> EvidenceModel:
-        """The model from its saved form; a file fitted for other features is refused."""
+    def from_dict(cls, data: Mapping[str, Any], source: str = "parameters", expected: Sequence[str] = FEATURES) -> EvidenceModel:
+        """The model from its saved form; a file fitted for other features than `expected` is refused."""
         try:
             features = tuple(str(f) for f in data["features"])
             arrays = [np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "weights")]
             bias, refusal, cite = float(data["bias"]), float(data["refusal_bar"]), float(data["cite_bar"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{source}: bad or missing field {exc}") from None
-        if features != FEATURES:
-            raise ValueError(f"{source}: fitted for features {list(features)}, this code computes {list(FEATURES)}; refit")
-        if any(a.shape != (len(FEATURES),) for a in arrays):
-            raise ValueError(f"{source}: mean, scale and weights need {len(FEATURES)} values each")
+        if features != tuple(expected):
+            raise ValueError(f"{source}: fitted for features {list(features)}, this code computes {list(expected)}; refit")
+        if any(a.shape != (len(features),) for a in arrays):
+            raise ValueError(f"{source}: mean, scale and weights need {len(features)} values each")
         return cls(features, arrays[0], arrays[1], arrays[2], bias, refusal, cite)
 
 
@@ -370,7 +370,11 @@ def score_papers(
     stats: TermStats,
 ) -> list[np.ndarray]:
     """Each paper's sentence probabilities, in abstract order."""
-    probs = model.probability(feature_matrix(question, query_vector, papers, stats))
+    return split_by_paper(model.probability(feature_matrix(question, query_vector, papers, stats)), papers)
+
+
+def split_by_paper(probs: np.ndarray, papers: Sequence[PaperSentences]) -> list[np.ndarray]:
+    """Per-sentence values of the stacked papers, one array per paper."""
     out, at = [], 0
     for paper in papers:
         out.append(probs[at : at + len(paper.sentences)])

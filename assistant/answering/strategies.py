@@ -12,7 +12,7 @@ from assistant.answering.evidence import EvidenceBuilder
 from assistant.answering.plan import CompareRow, Plan, Theme
 from assistant.answering.relevance import topic_query
 from assistant.answering.scorer import load_summary_bars
-from assistant.answering.subjects import aspects, resolve, without_names
+from assistant.answering.subjects import asked_count, aspects, resolve, without_names
 from assistant.answering.table import classify
 from assistant.answering.themes import group_themes
 from assistant.config import Settings
@@ -72,7 +72,7 @@ class Strategy(Protocol):
 
     def compose(self, plan: Plan) -> tuple[str, list[Citation]]: ...
 
-    def relevant(self, evidence: Sequence[Evidence]) -> list[Evidence]: ...
+    def relevant(self, plan: Plan) -> list[Evidence]: ...
 
     def select(self, hits: Sequence[PaperHit], evidence: Sequence[Evidence]) -> tuple[list[int], tuple[str, ...]]: ...
 
@@ -98,11 +98,11 @@ class AskStrategy:
         return (), ()
 
     def compose(self, plan: Plan) -> tuple[str, list[Citation]]:
-        cited = self.relevant(plan.evidence)
+        cited = self.relevant(plan)
         return extractive.compose_ask(cited, related(plan.evidence, cited))
 
-    def relevant(self, evidence: Sequence[Evidence]) -> list[Evidence]:
-        return passing(evidence, self.evidence.model.cite_bar)
+    def relevant(self, plan: Plan) -> list[Evidence]:
+        return passing(plan.evidence, self.evidence.model.cite_bar if plan.cite_bar is None else plan.cite_bar)
 
     def select(self, hits: Sequence[PaperHit], evidence: Sequence[Evidence]) -> tuple[list[int], tuple[str, ...]]:
         return keep_all(hits, evidence)
@@ -126,15 +126,24 @@ class CompareStrategy:
         return Found(hits, missing=subjects.missing, named=len(subjects.hits))
 
     def prepare(self, query: Query, found: Found, evidence: Sequence[Evidence]) -> Prepared:
+        pairs = list(zip(found.hits, evidence, strict=True))
         if found.named:
-            evidence = evidence[: found.named]
-        hits = found.hits[: len(evidence)]
+            pairs = pairs[: found.named]
+        else:
+            # With no subjects named, the rows are the papers that answer: those passing the citation bar, or as many
+            # of the best as the question says it compares ("the two studies").
+            answering = passing(evidence, self.evidence.model.cite_bar)
+            wanted = asked_count(query.text)
+            if len(answering) < wanted:
+                answering = sorted(evidence, key=lambda e: -e.best)[:wanted]
+            ids = {e.paper_id for e in answering}
+            pairs = [(h, e) for h, e in pairs if e.paper_id in ids]
         named = names(query.text)
         asked = aspects(query.text, named)
         # Each cell is scored against its aspect without the subjects' names, which every sentence naming them would match.
         unnamed = without_names(query.text, named)
         rows = []
-        for hit, ev in zip(hits, evidence, strict=True):
+        for hit, ev in pairs:
             if asked:
                 cells = {a: self._best(hit, unnamed if len(asked) == 1 else a, query) for a in asked}
             else:
@@ -163,8 +172,10 @@ class CompareStrategy:
         cited = passing(plan.evidence, self.evidence.model.cite_bar)
         return extractive.compose_ask(cited, related(plan.evidence, cited))
 
-    def relevant(self, evidence: Sequence[Evidence]) -> list[Evidence]:
-        return passing(evidence, self.evidence.model.cite_bar)
+    def relevant(self, plan: Plan) -> list[Evidence]:
+        if len(plan.rows) > 1:
+            return [ev for ev, _ in plan.rows]
+        return passing(plan.evidence, self.evidence.model.cite_bar)
 
     def select(self, hits: Sequence[PaperHit], evidence: Sequence[Evidence]) -> tuple[list[int], tuple[str, ...]]:
         return keep_all(hits, evidence)
@@ -195,8 +206,8 @@ class SummariseStrategy:
         n, found = len(plan.evidence), len(plan.evidence) + len(plan.beyond_cap)
         return extractive.compose_summary(plan.evidence, plan.themes, f"Cites {n} of the {found} relevant papers found.")
 
-    def relevant(self, evidence: Sequence[Evidence]) -> list[Evidence]:
-        return list(evidence)
+    def relevant(self, plan: Plan) -> list[Evidence]:
+        return list(plan.evidence)
 
     def select(self, hits: Sequence[PaperHit], evidence: Sequence[Evidence]) -> tuple[list[int], tuple[str, ...]]:
         """Which of the pool a summary covers, up to the cap, and the titles past it.
