@@ -38,8 +38,8 @@ def test_report_shape(report: dict[str, Any]) -> None:
 
 
 # The gate holds the figures measured with the committed evidence model (docs/benchmarks.md), so a change that loses
-# ground fails. Issue 10's targets (precision >= 0.90, subtopic citation recall >= 0.85, all 4 unanswerable refused)
-# are not all met yet; these floors sit at today's figures, not at the targets.
+# ground fails. Citation precision and recall@5 gate at issue 10's targets; subtopic citation recall (target 0.85) and
+# unanswerable refusals (target 4 of 4) are not met yet, and their floors sit at today's figures.
 
 
 @pytest.mark.slow
@@ -63,7 +63,7 @@ def test_refusals(report: dict[str, Any]) -> None:
 @pytest.mark.slow
 def test_citation_precision(report: dict[str, Any]) -> None:
     assert report["by_type"]["lookup"]["citation_precision"] >= 0.95
-    assert report["overall"]["citation_precision"] >= 0.85
+    assert report["overall"]["citation_precision"] >= 0.90
 
 
 @pytest.mark.slow

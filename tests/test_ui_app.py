@@ -159,6 +159,27 @@ def test_llm_failing_after_start_shows_the_error_and_the_evidence(
     assert any("AlphaCode" in s for s in sources)
 
 
+def test_an_unbacked_llm_answer_comes_with_the_evidence(app_env: Path, sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.faultserver import FaultServer, Step, text_events
+
+    _use_store(monkeypatch, sample_dir)
+    # A served answer whose every claim cites a source that does not say it: the reader gets the evidence instead.
+    unbacked = "The moon is made of green cheese [1]. Penguins fly over the Sahara every night [2]."
+    with FaultServer(Step("stream", events=text_events(unbacked, 8)), models=["served-model"]) as server:
+        monkeypatch.setenv("ASSISTANT_LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("ASSISTANT_LLM_MODEL", "served-model")
+        at = AppTest.from_file(APP, default_timeout=300).run()
+        at.chat_input[0].set_value(_question()).run()
+    assert not at.exception and not at.error
+    notes = [i.value for i in at.info]
+    assert any("not backed by the sources" in n for n in notes), notes
+    shown_md = [m.value for m in at.markdown]
+    flagged = next(i for i, m in enumerate(shown_md) if "green cheese" in m)
+    assert "not supported by the cited sources" in shown_md[flagged]
+    evidence = shown_md[flagged + 1]  # the fallback follows the flagged answer
+    assert evidence.startswith("**Competition-Level Code Generation with AlphaCode** [1]") and "Codeforces" in evidence
+
+
 @pytest.mark.parametrize("fault", ["unknown model", "unreachable"])
 def test_a_bad_llm_setting_is_reported_before_the_first_question(
     app_env: Path, sample_dir: Path, monkeypatch: pytest.MonkeyPatch, fault: str
