@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from assistant.answering.scorer import EvidenceModel
-from assistant.config import Settings
+from assistant.config import Settings, with_options
 from assistant.models import Answer
 from evals.fit_evidence import Question, add_arguments, claim_question, feature_table, load_claims
 
@@ -87,7 +87,9 @@ def evaluate_claims(args: ARGS, settings: Settings) -> dict[str, Any]:
     claims = load_claims(Path(args.file))
     chosen = np.random.default_rng(args.seed).permutation(len(claims))[: args.limit] if args.limit else range(len(claims))
     models, claim_models, folds = fold_models(args) if args.folds else ([], [], np.zeros(len(claims), dtype=int))
-    assistant = build_assistant(settings)
+    # The claims are asked of the collection named by --collection (and --chroma-path / --index-dir when given).
+    store = {"collection": args.collection, "chroma_path": args.chroma_path, "index_dir": args.index_dir}
+    assistant = build_assistant(with_options(settings, **{k: v for k, v in store.items() if v is not None}))
     committed, committed_claims = assistant.evidence.model, assistant.evidence.claims
     rows = []
     for i in sorted(int(i) for i in chosen):

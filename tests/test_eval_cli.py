@@ -96,3 +96,31 @@ def test_bench_quick_smoke(tiny_store: Path, tmp_path: Path) -> None:
     assert r["machine"]["cores"] >= 1
     block = doc.read_text()
     assert "load run" in block and "re-ingest" in block and "<!-- bench:end -->" in block
+
+
+@pytest.mark.slow
+def test_eval_claims_reports_answer_level_figures(tiny_store: Path) -> None:
+    from evals.evaluate import ensure_ingested
+
+    settings = make_settings(tiny_store)
+    ensure_ingested(settings.model_copy(update={"collection": collection_name(TINY)}), TINY)
+    # Settings name another collection: --collection decides which one the claims are asked of.
+    code, text = run(["eval", "claims", str(TINY / "claims.jsonl"), "--collection", collection_name(TINY), "--json"], settings)
+    assert code == 0
+    report = json.loads(text)
+    overall = report["overall"]
+    assert (overall["claims"], overall["evidence_claims"], overall["nei_claims"]) == (5, 3, 2)
+    assert not report["cross_validated"]
+    rows = {r["id"]: r for r in report["claims"]}
+    assert rows["x1"]["refused"] and rows["x2"]["refused"], "claims no abstract here addresses are refused"
+    assert overall["nei_refusal_rate"] == 1.0
+    answered = [r for r in report["claims"] if r["answerable"] and not r["refused"]]
+    assert answered and all(r["doc_hit"] and r["precision"] > 0 for r in answered), answered
+    assert overall["doc_recall"] == pytest.approx(len(answered) / 3, abs=1e-3)
+
+
+def test_eval_claims_names_the_bad_line(tmp_path: Path) -> None:
+    bad = tmp_path / "claims.jsonl"
+    bad.write_text('{"id": "1", "claim": "x", "evidence": {}, "cited_doc_ids": []}\n{"id": "2"}\n', encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"claims\.jsonl:2: not a SciFact claim"):
+        run(["eval", "claims", str(bad), "--json"], make_settings(tmp_path))
