@@ -58,7 +58,8 @@ def score_claim(claim: Question, answer: Answer) -> dict[str, Any]:
         return row
     good = [p for p in cited if p in claim.gold]
     row["doc_hit"] = bool(good)
-    row["rationale_hit"] = any(any(r.strip() in q or q in r for r in claim.gold[p] for q in _quoted(answer, p)) for p in good)
+    quoted_gold = any(any(r.strip() in q or q in r for r in claim.gold[p] for q in _quoted(answer, p)) for p in good)
+    row["rationale_hit"] = quoted_gold if any(claim.gold.values()) else None  # undefined without rationale sentences
     fine = set(claim.gold) | set(claim.acceptable)
     row["precision"] = len([p for p in cited if p in fine]) / len(cited) if cited else None
     return row
@@ -68,23 +69,39 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     ev = [r for r in rows if r["answerable"]]
     nei = [r for r in rows if not r["answerable"]]
     precisions = [r["precision"] for r in ev if r.get("precision") is not None]
+    with_rationales = [r for r in ev if r.get("rationale_hit") is not None]
     n = max(len(ev), 1)
     return {
         "claims": len(rows),
         "evidence_claims": len(ev),
         "false_refusals": round(sum(r["refused"] for r in ev) / n, 4),
         "doc_recall": round(sum(bool(r.get("doc_hit")) for r in ev) / n, 4),
-        "rationale_hit": round(sum(bool(r.get("rationale_hit")) for r in ev) / n, 4),
+        "rationale_hit": round(float(np.mean([bool(r["rationale_hit"]) for r in with_rationales])), 4)
+        if with_rationales
+        else None,
         "citation_precision": round(float(np.mean(precisions)), 4) if precisions else None,
         "nei_claims": len(nei),
         "nei_refusal_rate": round(sum(r["refused"] for r in nei) / len(nei), 4) if nei else None,
     }
 
 
+def beir_claims(folder: Path, split: str) -> list[Question]:
+    """The queries of a BEIR split as claims with evidence: their relevant documents, no rationale sentences.
+
+    SciFact's test split never enters a fit, so it checks false refusals, doc recall and precision on unseen claims
+    (it holds no NEI claims, and rationale hits are not defined without rationales)."""
+    from evals.evaluate import load_split
+
+    data = load_split(folder, split)
+    return [Question(q, claim_question(text), True, {d: [] for d in data.qrels[q]}, tuple(data.qrels[q]))
+            for q, text in data.queries.items()]  # fmt: skip
+
+
 def evaluate_claims(args: ARGS, settings: Settings) -> dict[str, Any]:
     from assistant import build_assistant
 
-    claims = load_claims(Path(args.file))
+    path = Path(args.file)
+    claims = beir_claims(path, args.split) if path.is_dir() else load_claims(path)
     chosen = np.random.default_rng(args.seed).permutation(len(claims))[: args.limit] if args.limit else range(len(claims))
     models, claim_models, folds = fold_models(args) if args.folds else ([], [], np.zeros(len(claims), dtype=int))
     # The claims are asked of the collection named by --collection (and --chroma-path / --index-dir when given).
@@ -115,7 +132,8 @@ def _claims(args: ARGS, settings: Settings, out: TextIO) -> int:
 def register(kinds: Any) -> None:
     """Add `eval claims` to the `eval` subcommands."""
     c = kinds.add_parser("claims", help="SciFact claims through Assistant.ask: refusals, citations, rationale hits")
-    c.add_argument("file", help="claims JSONL with rationales (SciFact claims_train.jsonl format)")
+    c.add_argument("file", help="claims JSONL with rationales (SciFact claims_train.jsonl format), or a BEIR folder")
+    c.add_argument("--split", default="test", help="with a BEIR folder: the qrels split whose queries are the claims")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.add_argument("--limit", type=int, help="a seeded random sample of N claims")
     add_arguments(c, claims_required=False)

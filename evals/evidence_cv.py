@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from evals.fit_evidence import Table
 
 MAX_FALSE_REFUSALS = 0.08  # refusal bar: refuse as many NEI claims as possible, at most this share of evidence claims
-# A claim check's own bar: the product allows 10% of claims with evidence refused; one point is left for held-out noise.
-CLAIM_MAX_FALSE_REFUSALS = 0.09
+# A claim check's own bar refuses no more evidence claims in cross-validation than the sentence bar does on the same
+# claims (0.014): unseen claims are refused several times as often as cross-validated ones at any bar (SciFact's test
+# split, docs/benchmarks.md), so the claim model adds NEI refusals without adding false ones.
+CLAIM_MAX_FALSE_REFUSALS = 0.015
 MIN_RECALL_SHARE = 0.97  # cite bar: keep doc recall at least this share of what citing every answered paper gives
 QUOTES = 3  # sentences quoted per cited paper
 SOURCES = ("scifact", "extra", "cross", "cross-cs")  # question sources, in the order evals.fit_evidence stacks them

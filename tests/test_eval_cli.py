@@ -124,3 +124,18 @@ def test_eval_claims_names_the_bad_line(tmp_path: Path) -> None:
     bad.write_text('{"id": "1", "claim": "x", "evidence": {}, "cited_doc_ids": []}\n{"id": "2"}\n', encoding="utf-8")
     with pytest.raises(SystemExit, match=r"claims\.jsonl:2: not a SciFact claim"):
         run(["eval", "claims", str(bad), "--json"], make_settings(tmp_path))
+
+
+@pytest.mark.slow
+def test_eval_claims_takes_a_beir_split_as_claims_with_evidence(tiny_store: Path) -> None:
+    from evals.evaluate import ensure_ingested
+
+    settings = make_settings(tiny_store)
+    ensure_ingested(settings.model_copy(update={"collection": collection_name(TINY)}), TINY)
+    argv = ["eval", "claims", str(TINY), "--split", "test", "--collection", collection_name(TINY), "--json"]
+    code, text = run(argv, settings)
+    assert code == 0
+    overall = json.loads(text)["overall"]
+    assert (overall["claims"], overall["evidence_claims"], overall["nei_claims"]) == (6, 6, 0)
+    assert overall["rationale_hit"] is None and overall["nei_refusal_rate"] is None  # no rationales, no NEI claims
+    assert overall["doc_recall"] > 0.0 and overall["citation_precision"] == 1.0  # what it cites is evidence
