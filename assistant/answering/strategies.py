@@ -12,7 +12,7 @@ from assistant.answering.evidence import EvidenceBuilder
 from assistant.answering.plan import CompareRow, Plan, Theme
 from assistant.answering.relevance import topic_query
 from assistant.answering.scorer import load_summary_bars
-from assistant.answering.subjects import asked_count, aspects, resolve, without_names
+from assistant.answering.subjects import aspects, resolve, without_names
 from assistant.answering.table import classify
 from assistant.answering.themes import group_themes
 from assistant.config import Settings
@@ -130,13 +130,8 @@ class CompareStrategy:
         if found.named:
             pairs = pairs[: found.named]
         else:
-            # With no subjects named, the rows are the papers that answer: those passing the citation bar, or as many
-            # of the best as the question says it compares ("the two studies").
-            answering = passing(evidence, self.evidence.model.cite_bar)
-            wanted = asked_count(query.text)
-            if len(answering) < wanted:
-                answering = sorted(evidence, key=lambda e: -e.best)[:wanted]
-            ids = {e.paper_id for e in answering}
+            # With no subjects named, the rows are the papers that answer: those passing the citation bar.
+            ids = {e.paper_id for e in passing(evidence, self.evidence.model.cite_bar)}
             pairs = [(h, e) for h, e in pairs if e.paper_id in ids]
         named = names(query.text)
         asked = aspects(query.text, named)

@@ -22,13 +22,6 @@ _FRAME = frozenset(
 )
 _SPLIT = re.compile(r",|;|\band\b|\bor\b|\bvs\.?\b|\bversus\b", re.IGNORECASE)
 SEARCH_DEPTH = 10  # papers searched for each name before reading their titles and abstracts for it
-_COUNTS = {"both": 2, "two": 2, "three": 3, "four": 4}
-# "both", or a count word before what is compared ("the two studies", "three methods"): how many subjects are asked.
-_ASKED_COUNT = re.compile(
-    r"\b(?:both|(two|three|four)\s+(?:\w+\s+)?(?:papers?|studies|works|methods|approaches|systems|models|benchmarks|"
-    r"techniques|datasets))\b",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -57,12 +50,6 @@ def resolve(retriever: Retriever, question: str, filters: Filters | None) -> Sub
         elif all(pick.paper_id != h.paper_id for h in found):
             found.append(pick)
     return Subjects(tuple(found), tuple(missing))
-
-
-def asked_count(question: str) -> int:
-    """How many subjects the comparison says it compares (0 when it does not say)."""
-    counts = [_COUNTS[(m.group(1) or "both").casefold()] for m in _ASKED_COUNT.finditer(question)]
-    return max(counts, default=0)
 
 
 def without_names(question: str, subject_names: Sequence[str], stand_in: str = "it") -> str:
