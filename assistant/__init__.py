@@ -50,6 +50,7 @@ def build_assistant(
     params = FusionParams(
         method=settings.fusion,
         dense_weight=settings.dense_weight,
+        paper_share=settings.paper_lexical_share,
         candidates=settings.candidate_chunks,
         chunks_per_paper=settings.chunks_per_paper,
     )

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port.")
     collection: str = Field("papers", pattern=_COLLECTION, description="Chroma collection holding the chunks.")
     index_dir: Path = Field(Path(".assistant-index"), description="Folder for the persisted BM25 index.")
+    hnsw_ef_search: int = Field(
+        800, ge=1, description="HNSW search breadth of collections created from now on: near-exact, so ingests rank alike."
+    )
 
     # Embedding
     embedding_model: str = Field(
@@ -90,6 +93,9 @@ class Settings(BaseSettings):
     candidate_chunks: int = Field(100, ge=1, description="Chunks taken from each of dense and BM25 search before fusion.")
     fusion: Literal["weighted", "rrf"] = Field("weighted", description="Fusion of dense and BM25 rankings: weighted or rrf.")
     dense_weight: Share = Field(0.5, description="Weight of the dense score in fusion (BM25 gets the rest).")
+    paper_lexical_share: Share = Field(
+        0.0, description="Share of the BM25 weight given to BM25 over whole papers; the rest goes to BM25 over chunks."
+    )
     chunks_per_paper: int = Field(
         1, ge=1, description="Best chunks fetched with each retrieved paper (the best one sets its score)."
     )

@@ -172,7 +172,10 @@ def _retrieval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
         raise InputError(f"{folder}: not a BEIR folder (no corpus.jsonl)")
     if not args.collection:
         settings = settings.model_copy(update={"collection": collection_name(folder)})
-    overrides = {"fusion": args.fusion, "dense_weight": args.dense_weight, "candidate_chunks": args.candidates}
+    overrides = {
+        "fusion": args.fusion, "dense_weight": args.dense_weight, "candidate_chunks": args.candidates,
+        "paper_lexical_share": args.paper_share,
+    }  # fmt: skip
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     split = load_split(folder, args.split, args.limit)
     ensure_ingested(settings, folder, None if args.json else out)
@@ -342,6 +345,7 @@ def register(sub: Any) -> None:
     r.add_argument("--normalise", choices=["zscore", "minmax"], help="score normalisation of weighted fusion (default: zscore)")
     r.add_argument("--rrf-k", type=int, help="k of reciprocal rank fusion (default: 60)")
     r.add_argument("--candidates", type=int, help="override ASSISTANT_CANDIDATE_CHUNKS for this run")
+    r.add_argument("--paper-share", type=float, help="override ASSISTANT_PAPER_LEXICAL_SHARE for this run (0: chunk BM25 only)")
     r.add_argument("--json", action="store_true", help="print a JSON array with one object per system")
     r.set_defaults(func=_retrieval)
     q = kinds.add_parser("questions", help="answer a question set and score retrieval, citations, refusals and answer points")

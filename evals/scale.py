@@ -227,7 +227,8 @@ def probe(queries_file: Path) -> dict[str, Any]:
     store = open_store(settings, embedder.name, embedder.dim, create=False)
     lexical = LexicalCache(store, lexical_folder(settings))
     params = FusionParams(method=settings.fusion, dense_weight=settings.dense_weight,
-                          candidates=settings.candidate_chunks, chunks_per_paper=settings.chunks_per_paper)
+                          paper_share=settings.paper_lexical_share, candidates=settings.candidate_chunks,
+                          chunks_per_paper=settings.chunks_per_paper)  # as build_assistant makes them
     retriever, n, k = Retriever(store, embedder, lexical, params), settings.candidate_chunks, settings.top_k
     started = time.perf_counter()
     lexical.get()
@@ -235,8 +236,9 @@ def probe(queries_file: Path) -> dict[str, Any]:
     queries: list[str] = json.loads(queries_file.read_text(encoding="utf-8"))
     ours: dict[str, Callable[[str], Any]] = {
         "dense": lambda q: store.nearest(embedder.embed_query(q), n),  # embedding + HNSW search, ids only
-        "bm25": lambda q: lexical.get().search(q, n),
-        "fused": lambda q: retriever.search(q, k),  # both of the above, fusion, and fetching the k papers' chunks
+        # chunk BM25 and, when fusion weighs it, paper BM25 (assistant/index/paper_bm25.py): the fused path's BM25 work
+        "bm25": lambda q: (lexical.get().search(q, n), retriever.papers_bm25(q, n)),
+        "fused": lambda q: retriever.search(q, k),  # both of the above side by side, fusion, fetching k papers' chunks
     }
     for q in queries:  # one full pass first, so the memory figure is a serving process's, not a fresh one's
         for run in ours.values():
@@ -246,7 +248,8 @@ def probe(queries_file: Path) -> dict[str, Any]:
     latency = paired_latency({**ours, "llamaindex": li.retrieve}, queries)
     return {"rss_imports_mb": round(rss_imports, 1), "rss_mb": round(rss, 1), "rss_with_llamaindex_mb": round(rss_mb(), 1),
             "bm25_load_s": round(load_s, 3), "latency": latency, "queries": len(queries),
-            "note": f"dense and BM25: {n} candidates each; fused: Retriever.search top_k={k}; "
+            "note": f"dense and BM25: {n} candidates each (BM25: over chunks, and over papers when paper_share "
+                    f"{params.paper_share} > 0); fused: Retriever.search top_k={k}; "
                     f"llama-index: VectorStoreIndex.as_retriever(similarity_top_k={LLAMAINDEX_TOP_K})"}
 
 

@@ -132,9 +132,11 @@ def ingest_report(
 
 
 def remove_papers(settings: Settings, paper_ids: Sequence[str], store: ChunkStore | None = None) -> int:
-    """Delete these papers, bump the collection revision and rebuild BM25; returns how many were stored."""
+    """Delete these papers, record their chunks in the changelog, bump the revision and bring BM25 up to date; returns
+    how many were stored."""
     from assistant.errors import StoreError
-    from assistant.index.lexical import rebuild
+    from assistant.index.changelog import Change
+    from assistant.index.lexical import update
     from assistant.index.store import open_client
 
     if store is None:
@@ -150,8 +152,11 @@ def remove_papers(settings: Settings, paper_ids: Sequence[str], store: ChunkStor
     present = sorted(pid for pid in store.paper_states() if pid in wanted)
     if not present:
         return 0
-    store.bump_revision()  # as in sync: an index saved before the delete is stale even if we are killed mid-way
+    # As in sync: the removed chunks are logged before the delete, so an index saved before it is stale even if we are
+    # killed mid-way, and readers (this one's update included) drop those chunks without re-reading the collection.
+    change = Change(removed=frozenset(store.chunk_ids(present)))
+    store.bump_revision(change, done=False)
     store.delete_papers(present)
-    store.bump_revision()
-    rebuild(store, lexical_folder(settings))
+    store.bump_revision(change)
+    update(store, lexical_folder(settings))
     return len(present)

@@ -14,6 +14,7 @@ import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -188,26 +189,51 @@ class Bm25:
         seg = Segment.from_counts(ids, rows, terms, counts, (0, list(self.vocab)))
         return Bm25(self.vocab, (seg,), (np.zeros(len(ids), dtype=bool),), self.df.copy(), self.docs, self.total)
 
+    @cached_property
+    def _norms(self) -> tuple[np.ndarray, ...]:
+        """Per segment, each document's K1 * (1 - B + B * length / avgdl): fixed for this index, so worked out once
+        rather than for every posting of every query."""
+        avgdl = self.total / self.docs if self.docs else 1.0
+        return tuple(K1 * ((1 - B) + B * seg.lengths / avgdl) for seg in self.segments)
+
+    @cached_property
+    def _dead_slots(self) -> tuple[np.ndarray, ...]:
+        return tuple(np.flatnonzero(dead) for dead in self.dead)
+
+    def _spans(self, seg: Segment, term_ids: Sequence[int]) -> list[tuple[int, int, float]]:
+        """Where each query term's postings lie in the segment, with the term's idf; repeated terms repeat."""
+        spans = []
+        for t in term_ids:
+            if t >= seg.vocab_end:
+                continue
+            lo, hi = int(seg.term_ptr[t]), int(seg.term_ptr[t + 1])
+            if lo < hi:
+                df = int(self.df[t])
+                spans.append((lo, hi, math.log(1 + (self.docs - df + 0.5) / (df + 0.5))))
+        return spans
+
     def scores(self, term_ids: Sequence[int]) -> np.ndarray:
         """BM25 score of every slot (dead ones 0) for a query's term ids, repeated terms counted again as in bm25s."""
-        out = np.zeros(self.slots)
         if not self.docs:
-            return out
-        avgdl, offset = self.total / self.docs, 0
-        for seg, dead in zip(self.segments, self.dead, strict=True):
-            for t in term_ids:
-                if t >= seg.vocab_end:
-                    continue
-                lo, hi = seg.term_ptr[t], seg.term_ptr[t + 1]
-                if lo == hi:
-                    continue
-                docs, tf = seg.post_doc[lo:hi], seg.post_tf[lo:hi]
-                df = int(self.df[t])
-                idf = math.log(1 + (self.docs - df + 0.5) / (df + 0.5))
-                out[offset + docs] += idf * tf / (tf + K1 * ((1 - B) + B * seg.lengths[docs] / avgdl))
-            out[offset : offset + len(seg.ids)][dead] = 0.0
-            offset += len(seg.ids)
-        return out
+            return np.zeros(self.slots)
+        parts = []
+        for seg, norm, dead in zip(self.segments, self._norms, self._dead_slots, strict=True):
+            spans = self._spans(seg, term_ids)
+            size = sum(hi - lo for lo, hi, _ in spans)
+            docs, weights = np.empty(size, dtype=np.int32), np.empty(size)
+            at = 0
+            for lo, hi, idf in spans:  # each posting's idf * tf / (tf + norm), written in place: no temporaries
+                held, out, tf = docs[at : at + hi - lo], weights[at : at + hi - lo], seg.post_tf[lo:hi]
+                held[:] = seg.post_doc[lo:hi]
+                np.take(norm, held, out=out)
+                out += tf
+                np.divide(idf * tf, out, out=out)
+                at += hi - lo
+            # bincount adds each document's terms in query order from 0.0, as `+=` term by term would: same floats.
+            part = np.bincount(docs, weights, len(seg.ids))
+            part[dead] = 0.0
+            parts.append(part)
+        return np.concatenate(parts) if len(parts) != 1 else parts[0]
 
     # -- files ---------------------------------------------------------------------------------------------------
 

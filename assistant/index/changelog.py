@@ -4,7 +4,7 @@ Every revision bump records an entry in `<collection>__changes` before the revis
 revision also finds its entry. An ingest records twice: its plan when it starts writing (an "intent"), and the same
 ids again when it is done, so a reader that caught up in the middle fetches the rest at the end. An ingest killed
 after its intent leaves that intent as the newest entry; the next ingest carries its ids forward. A bump without
-change information (an older writer, or `remove_papers`) records an "unknown" entry, and readers crossing it rebuild.
+change information (an older writer) records an "unknown" entry, and readers crossing it rebuild.
 """
 
 from __future__ import annotations

@@ -12,10 +12,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -60,6 +61,8 @@ def _stemmer() -> Any:
     return stemmer
 
 
+T = TypeVar("T")
+SEARCH_THREADS = 4  # concurrent queries beyond this many wait for a search thread
 MERGE_SEGMENTS = 8  # more segments than this, or deltas over a tenth of the base, are merged into one
 MERGE_SHARE = 0.1
 
@@ -186,14 +189,15 @@ class LexicalIndex:
         if not term_ids:
             return []
         scores = self.bm25.scores(term_ids)
-        k = min(k, len(scores))
-        # Everything scoring at least the k-th best (ties included, so the cut does not depend on partition order),
-        # then best first with ties by slot (document number in a fresh build).
-        floor = np.partition(scores, len(scores) - k)[len(scores) - k]
-        top = np.flatnonzero(scores >= floor)
-        top = top[np.lexsort((top, -scores[top]))][:k]
+        top = np.flatnonzero(scores > 0)  # a chunk without a query term scores 0 and is never returned
+        if len(top) > k > 0:
+            # Everything scoring at least the k-th best (ties included, so the cut does not depend on partition
+            # order); the ranking below puts ties in slot order (document number in a fresh build).
+            found = scores[top]
+            top = top[found >= np.partition(found, len(found) - k)[len(found) - k]]
+        top = top[np.lexsort((top, -scores[top]))][: max(k, 0)]
         ids = self._slot_ids
-        return [(ids[int(d)], float(scores[d])) for d in top if scores[d] > 0]
+        return [(ids[int(d)], float(scores[d])) for d in top]
 
 
 Build = Callable[[ChunkStore], LexicalIndex]
@@ -224,6 +228,7 @@ class LexicalCache:
         self._lock = threading.Lock()  # guards _worker and _again
         self._worker: threading.Thread | None = None  # the background refresh, while one runs
         self._again = False  # a query noticed a stale index while the worker ran: refresh once more
+        self._pool: ThreadPoolExecutor | None = None  # searches run beside the dense search (soon)
         self.fetched = 0
         self.rebuilds = 0
 
@@ -240,6 +245,14 @@ class LexicalCache:
             self._start_worker()
         self._checked = (bumps, now)
         return index
+
+    def soon(self, work: Callable[[LexicalIndex], T]) -> Future[T]:
+        """`work(get())` started on a search thread, so that the caller can embed the query and wait on the dense
+        search meanwhile: the wait for the store's answer leaves the interpreter free for the BM25 search."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="bm25-search")
+        return self._pool.submit(lambda: work(self.get()))
 
     def refresh(self) -> LexicalIndex:
         """The index at the store's revision as of this call, loaded or built now if need be: the first load, or a

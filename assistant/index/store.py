@@ -93,7 +93,7 @@ def paper_metadata(paper: Paper, content_hash: str, n_chunks: int) -> dict[str, 
 class ChunkStore:
     """One Chroma collection of chunks, bound to the embedding model that built it."""
 
-    def __init__(self, client: Any, name: str, model: str, dim: int, *, create: bool = True) -> None:
+    def __init__(self, client: Any, name: str, model: str, dim: int, *, create: bool = True, ef_search: int = 100) -> None:  # noqa: PLR0913
         self.client = client
         self.name = name
         self.model = model
@@ -103,7 +103,7 @@ class ChunkStore:
                 self.collection = client.get_or_create_collection(
                     name,
                     metadata={"embedding_model": model, "embedding_dim": dim, "revision": 0},
-                    configuration={"hnsw": {"space": "cosine"}},
+                    configuration={"hnsw": {"space": "cosine", "ef_search": ef_search}},  # ef: used by new collections only
                     embedding_function=None,
                 )
             else:
@@ -382,7 +382,7 @@ def _passage(
 
 def open_store(settings: Settings, model: str, dim: int, *, create: bool = True) -> ChunkStore:
     """Open (or create) the configured collection."""
-    return ChunkStore(open_client(settings), settings.collection, model, dim, create=create)
+    return ChunkStore(open_client(settings), settings.collection, model, dim, create=create, ef_search=settings.hnsw_ef_search)
 
 
 def existing_store(settings: Settings, model: str, dim: int) -> ChunkStore | None:

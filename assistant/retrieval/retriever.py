@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense and BM25 over chunks, fused and aggregated to papers."""
+"""Hybrid retrieval: dense over chunks and BM25 over chunks and whole papers, fused and aggregated to papers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from assistant.index.embed import Embedder
 from assistant.index.lexical import LexicalCache
+from assistant.index.paper_bm25 import search_papers
 from assistant.index.store import ChunkStore
 from assistant.models import Filters, PaperHit, Passage
 
@@ -29,7 +30,10 @@ class FusionParams:
 
     method: str = "weighted"  # "weighted" (normalised weighted sum) or "rrf"
     dense_weight: float = 0.5
-    normalise: str = "zscore"  # how "weighted" puts the two score scales together: "zscore" or "minmax"
+    # Share of the BM25 weight that goes to BM25 over whole papers (assistant/index/paper_bm25.py), the rest to chunk BM25;
+    # off by default: it gained on SciFact train but not on test (docs/benchmarks.md).
+    paper_share: float = 0.0
+    normalise: str = "zscore"  # how "weighted" puts the score scales together: "zscore" or "minmax"
     rrf_k: int = 60
     candidates: int = 100
     chunks_per_paper: int = 1  # the best chunk carries the paper's metadata and whole abstract; more only cost fetch time
@@ -77,35 +81,46 @@ def _standardise(scores: dict[str, float]) -> dict[str, float]:
     return {k: (v - mean) / sd if sd > 1e-9 else 0.0 for k, v in scores.items()}
 
 
-def fuse_ranked(dense: Ranked, lexical: Ranked, params: FusionParams, limit: int | None = None) -> list[Fused]:
-    """Aggregate chunk scores to papers (the best chunk decides) and fuse the two paper rankings, best first.
+def _weights(params: FusionParams, papers: bool) -> tuple[float, float, float]:
+    """Weights of the dense, chunk BM25 and paper BM25 lists; without a paper list chunk BM25 takes all of BM25's."""
+    share = params.paper_share if papers else 0.0
+    return params.dense_weight, (1 - params.dense_weight) * (1 - share), (1 - params.dense_weight) * share
+
+
+def _fused_scores(lists: Sequence[tuple[dict[str, float], float]], params: FusionParams) -> dict[str, float]:
+    """One score per paper from per-list paper scores with their weights; lists weighted 0 are left out."""
+    used = [(scores, w) for scores, w in lists if w > 0]
+    papers = {pid for scores, _ in used for pid in scores}
+    if params.method == "rrf":
+        ranks = [{pid: i for i, pid in enumerate(sorted(scores, key=lambda p: (-scores[p], p)))} for scores, _ in used]
+        return {pid: sum(1.0 / (params.rrf_k + rank[pid] + 1) for rank in ranks if pid in rank) for pid in papers}
+    norm = _standardise if params.normalise == "zscore" else _normalise
+    normed = [(n, min(n.values(), default=0.0), w) for n, w in ((norm(scores), w) for scores, w in used)]
+    # A paper one list missed scores that list's floor: it ranked below everything the list returned.
+    fused = {pid: sum(w * n.get(pid, floor) for n, floor, w in normed) for pid in papers}
+    # Callers compare scores relative to the best (the summary bar, the evidence model's paper gap): keep them in [0, 1].
+    return _normalise(fused)
+
+
+def fuse_ranked(
+    dense: Ranked, lexical: Ranked, params: FusionParams, limit: int | None = None, papers: Sequence[tuple[str, float]] = ()
+) -> list[Fused]:
+    """Aggregate chunk scores to papers (the best chunk decides) and fuse them with the paper-level BM25 list
+    (paper id, score), best first.
 
     `limit` keeps only the best papers; every paper still counts towards the score normalisation.
     """
     d_best, l_best = _grouped(dense), _grouped(lexical)
     d_score = {pid: rows[0][1] for pid, rows in d_best.items()}
     l_score = {pid: rows[0][1] for pid, rows in l_best.items()}
-    papers = set(d_score) | set(l_score)
-    fused: dict[str, float] = {}
-    if params.method == "rrf":
-        d_rank = {pid: i for i, pid in enumerate(sorted(d_score, key=lambda p: -d_score[p]))}
-        l_rank = {pid: i for i, pid in enumerate(sorted(l_score, key=lambda p: -l_score[p]))}
-        for pid in papers:
-            fused[pid] = sum(1.0 / (params.rrf_k + rank[pid] + 1) for rank in (d_rank, l_rank) if pid in rank)
-    else:
-        norm = _standardise if params.normalise == "zscore" else _normalise
-        dn, ln = norm(d_score), norm(l_score)
-        # A paper one list missed scores that list's floor: it ranked below everything the list returned.
-        d_floor, l_floor = min(dn.values(), default=0.0), min(ln.values(), default=0.0)
-        w = params.dense_weight
-        for pid in papers:
-            fused[pid] = w * dn.get(pid, d_floor) + (1 - w) * ln.get(pid, l_floor)
-        # Callers compare scores relative to the best (the summary bar, the evidence model's paper gap): keep them in [0, 1].
-        fused = _normalise(fused)
-    order = sorted(papers, key=lambda p: (-fused[p], p))
+    p_score = dict(papers)
+    w_dense, w_chunks, w_papers = _weights(params, bool(p_score))
+    fused = _fused_scores([(d_score, w_dense), (l_score, w_chunks), (p_score, w_papers)], params)
+    order = sorted(fused, key=lambda p: (-fused[p], p))
     out = []
     for pid in order if limit is None else order[:limit]:
-        chunks = dict.fromkeys(c for c, _ in d_best.get(pid, []) + l_best.get(pid, []))
+        # A paper found by paper BM25 alone is shown by its first chunk (ids are paper:n, assistant.models.Chunk.id).
+        chunks = dict.fromkeys(c for c, _ in d_best.get(pid, []) + l_best.get(pid, [])) or {f"{pid}:0": None}
         out.append(Fused(pid, fused[pid], d_score.get(pid, math.nan), l_score.get(pid, 0.0), tuple(chunks)))
     return out
 
@@ -127,13 +142,19 @@ def fuse(
     dense: Sequence[tuple[Passage, float]],
     lexical: Sequence[tuple[Passage, float]],
     params: FusionParams,
+    papers: Sequence[tuple[str, float]] = (),
 ) -> list[PaperHit]:
-    """Aggregate chunk hits to papers (best chunk decides) and fuse the two rankings."""
+    """Aggregate chunk hits to papers (best chunk decides) and fuse the rankings; `papers` (paper-level BM25) counts
+    only for papers with a chunk among the hits, the ones that passed the caller's filters."""
     by_id = {p.chunk_id: p for p, _ in [*dense, *lexical]}
+    shown = {p.paper_id for p in by_id.values()}
     ranked = fuse_ranked(
-        [(p.chunk_id, p.paper_id, s) for p, s in dense], [(p.chunk_id, p.paper_id, s) for p, s in lexical], params
+        [(p.chunk_id, p.paper_id, s) for p, s in dense],
+        [(p.chunk_id, p.paper_id, s) for p, s in lexical],
+        params,
+        papers=[(pid, s) for pid, s in papers if pid in shown],
     )
-    return [_hit(f, [by_id[c] for c in f.chunk_ids[: params.chunks_per_paper]]) for f in ranked]
+    return [_hit(f, [by_id[c] for c in f.chunk_ids[: params.chunks_per_paper] if c in by_id]) for f in ranked]
 
 
 def _paper_of(chunk_id: str) -> str:
@@ -184,8 +205,13 @@ class Retriever:
         """Nearest chunk ids and cosine similarities only: fetching 100 chunks' metadata costs more than the search."""
         return [(cid, _paper_of(cid), sim) for cid, sim in self.store.nearest(vector, n)]
 
-    def _bm25_ranked(self, query: str, n: int) -> list[tuple[str, str, float]]:
-        return [(cid, _paper_of(cid), score) for cid, score in self.lexical.get().search(query, n)]
+    def papers_bm25(self, query: str, n: int) -> list[tuple[str, float]]:
+        """Best (paper id, score) pairs by BM25 over whole papers; none when fusion gives them no weight."""
+        return search_papers(self.lexical.get(), query, n) if self.params.paper_share > 0 else []
+
+    @staticmethod
+    def _bm25_ranked(found: Sequence[tuple[str, float]]) -> list[tuple[str, str, float]]:
+        return [(cid, _paper_of(cid), score) for cid, score in found]
 
     def search(
         self, query: str, k: int = 5, filters: Filters | None = None, vector: Sequence[float] | None = None
@@ -194,11 +220,16 @@ class Retriever:
         n = self.params.candidates
         if filters and filters.active():
             # Metadata filters need every candidate's stored metadata, so they take the full path.
-            return fuse(self.dense(query, n, filters, vector), self.bm25(query, n, filters), self.params)[:k]
+            dense_hits, bm25_hits = self.dense(query, n, filters, vector), self.bm25(query, n, filters)
+            return fuse(dense_hits, bm25_hits, self.params, self.papers_bm25(query, 4 * n))[:k]
+        # Both BM25 searches run on a search thread while this one embeds the query and waits on the store.
+        pending = self.lexical.soon(lambda index: (index.search(query, n), self.papers_bm25(query, n)))
         vector = self.embedder.embed_query(query) if vector is None else vector
-        dense, lexical = self._dense_ranked(vector, n), self._bm25_ranked(query, n)
+        dense = self._dense_ranked(vector, n)
+        found, papers = pending.result()
+        lexical = self._bm25_ranked(found)
         limit: int | None = 2 * k  # building every candidate's record costs more than fusing the scores
-        ranked = fuse_ranked(dense, lexical, self.params, limit)
+        ranked = fuse_ranked(dense, lexical, self.params, limit, papers)
         # Only the papers returned get their chunks fetched; a chunk deleted since indexing drops its paper, the next moves up.
         per = self.params.chunks_per_paper
         hits: list[PaperHit] = []
@@ -207,7 +238,7 @@ class Retriever:
             if at >= len(ranked):
                 if limit is None or len(ranked) < limit:
                     break
-                limit, ranked = None, fuse_ranked(dense, lexical, self.params)  # more deleted chunks than spares
+                limit, ranked = None, fuse_ranked(dense, lexical, self.params, None, papers)  # more deleted chunks than spares
                 continue
             batch = ranked[at : at + k - len(hits)]
             at += len(batch)
