@@ -73,7 +73,7 @@ def fit_claim_model(table: Table, probs: np.ndarray, questions: Sequence[int], o
     settled = dict(zip(claims, scores, strict=True))
     bars = fit_bars(table, groups, probs, claims, settled)
     model = fit_logistic(x, y, l2, features=QUESTION_FEATURES)
-    return replace(model, refusal_bar=bars[0], cite_bar=bars[1])
+    return replace(model, refusal_bar=bars[0], cite_bar=bars[1], cite_ratio=bars[2])
 
 
 def settle(model: EvidenceModel, table: Table, groups: Groups, probs: np.ndarray, questions: Sequence[int]) -> dict[int, float]:
@@ -102,11 +102,12 @@ def cross_validate_claims(table: Table, oof: np.ndarray, options: Options) -> di
     folds = assign_folds(table, options.folds, options.seed)
     per_fold = []
     for f, model in enumerate(fold_claim_models(table, options)):
-        row: dict[str, Any] = {"fold": f, "refusal_bar": round(model.refusal_bar, 4), "cite_bar": round(model.cite_bar, 4)}
+        row: dict[str, Any] = {"fold": f, "refusal_bar": round(model.refusal_bar, 4), "cite_bar": round(model.cite_bar, 4),
+                               "cite_ratio": model.cite_ratio}  # fmt: skip
         for s, name in enumerate(SOURCES):
             qs = [int(q) for q in np.flatnonzero(folds == f) if table.source[q] == s and groups.rows[q]]
             if qs and name in ("scifact", "cross"):
-                rule = Bars(model.refusal_bar, model.cite_bar, settle(model, table, groups, oof, qs))
+                rule = Bars(model.refusal_bar, model.cite_bar, settle(model, table, groups, oof, qs), model.cite_ratio)
                 row[name] = answers(table, groups, oof, qs, rule)
         held = [int(q) for q in np.flatnonzero(folds == f) if table.source[q] == CLAIMS]
         scores = settle(model, table, groups, oof, held)
@@ -116,7 +117,8 @@ def cross_validate_claims(table: Table, oof: np.ndarray, options: Options) -> di
 
 
 def _means(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {key: round(float(np.mean([r[key] for r in rows])), 4) for key in ("refusal_bar", "cite_bar", "auc")}
+    keys = ("refusal_bar", "cite_bar", "cite_ratio", "auc")
+    out: dict[str, Any] = {key: round(float(np.mean([r[key] for r in rows])), 4) for key in keys}
     for src in ("scifact", "cross"):
         parts = [r[src] for r in rows if src in r]
         out[src] = {m: round(float(np.mean([p[m] for p in parts if p[m] is not None])), 4)

@@ -128,3 +128,20 @@ def test_rarity_is_one_for_an_unseen_stem_and_zero_for_a_stem_everywhere() -> No
     stats = DocFreqTermStats({"code": 4}, 4)
     assert stats.idf("unseen") == pytest.approx(1.0)
     assert stats.idf("code") == pytest.approx(0.0)
+
+
+def test_cite_ratio_round_trips_and_defaults_to_zero() -> None:
+    data = load_model().to_dict()
+    assert EvidenceModel.from_dict({**data, "cite_ratio": 0.3}).cite_ratio == 0.3
+    older = {k: v for k, v in data.items() if k != "cite_ratio"}  # parameter files written before the ratio
+    assert EvidenceModel.from_dict(older).cite_ratio == 0.0
+
+
+def test_passing_applies_the_bar_and_the_share_of_the_best_paper() -> None:
+    from assistant.answering.strategies import passing
+    from assistant.models import Evidence
+
+    pool = [Evidence(p, p, "", 0.0, (), best=b) for p, b in (("b", 0.3), ("a", 0.9), ("c", 0.05), ("d", 0.2))]
+    assert [e.paper_id for e in passing(pool, 0.1)] == ["a", "b", "d"]
+    assert [e.paper_id for e in passing(pool, 0.1, ratio=0.3)] == ["a", "b"]  # 0.2 < 0.3 * 0.9
+    assert [e.paper_id for e in passing(pool, 0.95, ratio=0.5)] == ["a"]  # the best paper always

@@ -58,3 +58,4 @@ class Plan:
     beyond_cap: tuple[str, ...] = ()  # titles of relevant papers a summary had no room for
     missing: tuple[str, ...] = ()  # names in a comparison that no paper in the collection matches
     cite_bar: float | None = None  # a claim check's own citation bar; None: the evidence model's
+    cite_ratio: float = 0.0  # a claim check's: a cited paper's best sentence reaches this share of the best paper's

@@ -14,7 +14,7 @@ from assistant.answering.plan import Plan, Request
 from assistant.answering.prompts import rewrite_messages
 from assistant.answering.relevance import refusal_reason
 from assistant.answering.rewrite import accept_rewrite, offline_rewrite
-from assistant.answering.scorer import load_summary_bars
+from assistant.answering.scorer import EvidenceModel, load_summary_bars
 from assistant.answering.strategies import Query, Strategy
 from assistant.config import Settings
 from assistant.errors import LLMError
@@ -61,7 +61,7 @@ class Planner:
         pool, settled = self.evidence.assess(asked, found.hits, scored_with)
         keep, beyond = strategy.select(found.hits, pool)
         hits, evidence = [found.hits[i] for i in keep], [pool[i] for i in keep]
-        reason, cite_bar = self._refusal(strategy.mode, pool, found.missing, settled)
+        reason, cites = self._refusal(strategy.mode, pool, found.missing, settled)
         rows, themes = strategy.prepare(query, replace(found, hits=hits), evidence) if not reason else ((), ())
         return Plan(
             request.question,
@@ -77,20 +77,21 @@ class Planner:
             time.perf_counter() - started,
             found.beyond_cap + beyond,
             found.missing,
-            cite_bar,
+            cites.cite_bar if cites else None,
+            cites.cite_ratio if cites else 0.0,
         )
 
     def _refusal(
         self, mode: Mode, pool: Sequence[Evidence], missing: Sequence[str], settled: float | None
-    ) -> tuple[str, float | None]:
-        """Why to refuse ('' to answer), and the claim check's citation bar when its own model decides."""
+    ) -> tuple[str, EvidenceModel | None]:
+        """Why to refuse ('' to answer), and the claim model when it decides (its citation bar and ratio apply)."""
         claims = self.evidence.claims
         if mode == "ask" and settled is not None and claims is not None:
             if pool and settled < claims.refusal_bar:
                 best = max(e.best for e in pool)
                 return (f"the closest abstracts do not settle the claim (probability {settled:.2f} < "
-                        f"{claims.refusal_bar:.2f}; best sentence {best:.2f})"), claims.cite_bar  # fmt: skip
-            return refusal_reason(pool, missing, 0.0), claims.cite_bar
+                        f"{claims.refusal_bar:.2f}; best sentence {best:.2f})"), claims  # fmt: skip
+            return refusal_reason(pool, missing, 0.0), claims
         # A summary's topic gets lower sentence probabilities than a question does: it has its own fitted bar.
         bar = load_summary_bars()[1] if mode == "summarise" else self.evidence.model.refusal_bar
         return refusal_reason(pool, missing, bar), None

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from assistant.answering.asking import NAME_TOKEN, QuestionProfile, is_name, profile
 from assistant.text.words import stems, words
 
 PARAMS_PATH = Path(__file__).with_name("scorer_params.json")
@@ -93,21 +94,8 @@ class PaperSentences:
     vectors: np.ndarray
 
 
-# -- the question ------------------------------------------------------------------------------------
+# -- sentence features ------------------------------------------------------------------------------
 
-# A token naming a thing: a capital or digit after its first character (B4, CoGEX, GPT-4, IL-6, PrP).
-_NAME = re.compile(r"\b[A-Za-z0-9]+(?:[-.][A-Za-z0-9]+)*\b")
-_QUANTITY_HEAD = "percentage|proportion|fraction|share|size|number|amount|rate|accuracy|score|count|cost|speed"
-# Answer types by question word (a taxonomy, not a word list tuned on questions): how + a measurable
-# adjective, or what/which + a quantity noun, asks for a number; what/which + an entity noun, or who, a name.
-_ASKS_NUMBER = re.compile(
-    rf"\bhow (?:many|much|large|big|small|long|fast|often|high|low|far|old|accurate|well)\b"
-    rf"|\b(?:what|which)(?: is| are| was| were)?(?: the| its| their)? (?:\w+ )?(?:{_QUANTITY_HEAD})\b",
-    re.IGNORECASE,
-)
-_ENTITY_HEAD = "dataset|datasets|benchmark|benchmarks|corpus|model|models|metric|metrics|language|languages|tool|library|name"
-_ASKS_NAME = re.compile(rf"\bwho\b|\b(?:what|which)(?: is| are)?(?: the)? (?:\w+ )?(?:{_ENTITY_HEAD})\b", re.IGNORECASE)
-_DEFINITION = re.compile(r"^\s*what (?:is|are|does) ([A-Za-z0-9][\w.-]*)\b(?:[?]| do\b| mean\b|\s*$)", re.IGNORECASE)
 _NUMBER_WORDS = frozenset(
     [
         "two",
@@ -143,42 +131,6 @@ def is_boilerplate(sentence: str) -> bool:
     return _BOILERPLATE.search(sentence) is not None
 
 
-def is_name(token: str) -> bool:
-    """A capital or digit after the first character: B4, CoGEX, GPT-4, but not "What"."""
-    return any(ch.isupper() or ch.isdigit() for ch in token[1:]) and any(ch.isalpha() for ch in token)
-
-
-@dataclass(frozen=True)
-class QuestionProfile:
-    """What the scorer reads from the question once."""
-
-    weights: dict[str, float]  # question stem -> rarity
-    names: tuple[tuple[str, float], ...]  # name-like tokens with their rarity
-    asks_number: bool
-    asks_name: bool
-    defined: str | None  # X in "what is X?"
-
-
-def profile(question: str, stats: TermStats) -> QuestionProfile:
-    """Stems, names and answer type of a question."""
-    weights = {s: stats.idf(s) for s in stems(question)}
-    names: dict[str, float] = {}
-    for token in _NAME.findall(question):
-        if is_name(token):
-            token_stems = stems(token)
-            names[token] = max((stats.idf(s) for s in token_stems), default=1.0)
-    match = _DEFINITION.search(question)
-    return QuestionProfile(
-        weights,
-        tuple(names.items()),
-        bool(_ASKS_NUMBER.search(question)),
-        bool(_ASKS_NAME.search(question)),
-        match.group(1) if match else None,
-    )
-
-
-# -- sentence features --------------------------------------------------------------------------------
-
 
 def _verbatim(token: str, text: str) -> bool:
     return re.search(rf"(?<![A-Za-z0-9]){re.escape(token)}(?![A-Za-z0-9])", text) is not None
@@ -191,7 +143,7 @@ def has_number(sentence: str) -> bool:
 
 def has_name(sentence: str) -> bool:
     """A name-like token after the sentence's first word."""
-    return any(is_name(t) for t in _NAME.findall(sentence)[1:])
+    return any(is_name(t) for t in NAME_TOKEN.findall(sentence)[1:])
 
 
 def defines(term: str, sentence: str) -> bool:
@@ -279,6 +231,7 @@ class EvidenceModel:
     bias: float
     refusal_bar: float = 0.5
     cite_bar: float = 0.5
+    cite_ratio: float = 0.0  # a cited paper's best probability must also reach this share of the best paper's
 
     def probability(self, x: np.ndarray) -> np.ndarray:
         """P(sentence is evidence) for each row of x (columns in `features` order)."""
@@ -294,6 +247,7 @@ class EvidenceModel:
             "bias": round(self.bias, 6),
             "refusal_bar": round(self.refusal_bar, 6),
             "cite_bar": round(self.cite_bar, 6),
+            "cite_ratio": round(self.cite_ratio, 6),
         }
 
     @classmethod
@@ -303,13 +257,14 @@ class EvidenceModel:
             features = tuple(str(f) for f in data["features"])
             arrays = [np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "weights")]
             bias, refusal, cite = float(data["bias"]), float(data["refusal_bar"]), float(data["cite_bar"])
+            ratio = float(data.get("cite_ratio", 0.0))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{source}: bad or missing field {exc}") from None
         if features != tuple(expected):
             raise ValueError(f"{source}: fitted for features {list(features)}, this code computes {list(expected)}; refit")
         if any(a.shape != (len(features),) for a in arrays):
             raise ValueError(f"{source}: mean, scale and weights need {len(features)} values each")
-        return cls(features, arrays[0], arrays[1], arrays[2], bias, refusal, cite)
+        return cls(features, arrays[0], arrays[1], arrays[2], bias, refusal, cite, ratio)
 
 
 def fit_logistic(

@@ -45,13 +45,15 @@ class Found:
     named: int = 0  # how many of the first hits a comparison's question names (its table's rows)
 
 
-def passing(evidence: Sequence[Evidence], cite_bar: float) -> list[Evidence]:
-    """Papers whose best sentence reaches the fitted citation bar, best first; the best paper always.
+def passing(evidence: Sequence[Evidence], cite_bar: float, ratio: float = 0.0) -> list[Evidence]:
+    """Papers whose best sentence reaches the fitted citation bar and `ratio` of the best paper's, best first; the
+    best paper always.
 
     The planner has already refused when no sentence reaches the lower refusal bar, so the best paper answers.
     """
     ranked = sorted(evidence, key=lambda e: -e.best)
-    return [e for i, e in enumerate(ranked) if i == 0 or e.best >= cite_bar]
+    floor = max(cite_bar, ratio * ranked[0].best) if ranked else cite_bar
+    return [e for i, e in enumerate(ranked) if i == 0 or e.best >= floor]
 
 
 def related(evidence: Sequence[Evidence], cited: Sequence[Evidence]) -> list[str]:
@@ -102,7 +104,8 @@ class AskStrategy:
         return extractive.compose_ask(cited, related(plan.evidence, cited))
 
     def relevant(self, plan: Plan) -> list[Evidence]:
-        return passing(plan.evidence, self.evidence.model.cite_bar if plan.cite_bar is None else plan.cite_bar)
+        bar = self.evidence.model.cite_bar if plan.cite_bar is None else plan.cite_bar
+        return passing(plan.evidence, bar, plan.cite_ratio)
 
     def select(self, hits: Sequence[PaperHit], evidence: Sequence[Evidence]) -> tuple[list[int], tuple[str, ...]]:
         return keep_all(hits, evidence)

@@ -1,0 +1,62 @@
+"""What a question asks for, read once per question: its stems, the names in it, and its answer type."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from assistant.text.words import stems
+
+if TYPE_CHECKING:
+    from assistant.answering.scorer import TermStats
+
+# A token naming a thing: a capital or digit after its first character (B4, CoGEX, GPT-4, IL-6, PrP).
+NAME_TOKEN = re.compile(r"\b[A-Za-z0-9]+(?:[-.][A-Za-z0-9]+)*\b")
+_QUANTITY_HEAD = "percentage|proportion|fraction|share|size|number|amount|rate|accuracy|score|count|cost|speed"
+# Answer types by question word (a taxonomy, not a word list tuned on questions): how + a measurable
+# adjective, or what/which + a quantity noun, asks for a number; what/which + an entity noun, or who, a name.
+_ASKS_NUMBER = re.compile(
+    rf"\bhow (?:many|much|large|big|small|long|fast|often|high|low|far|old|accurate|well)\b"
+    rf"|\b(?:what|which)(?: is| are| was| were)?(?: the| its| their)? (?:\w+ )?(?:{_QUANTITY_HEAD})\b",
+    re.IGNORECASE,
+)
+_ENTITY_HEAD = "dataset|datasets|benchmark|benchmarks|corpus|model|models|metric|metrics|language|languages|tool|library|name"
+_ASKS_NAME = re.compile(rf"\bwho\b|\b(?:what|which)(?: is| are)?(?: the)? (?:\w+ )?(?:{_ENTITY_HEAD})\b", re.IGNORECASE)
+_DEFINITION = re.compile(r"^\s*what (?:is|are|does) ([A-Za-z0-9][\w.-]*)\b(?:[?]| do\b| mean\b|\s*$)", re.IGNORECASE)
+
+
+def is_name(token: str) -> bool:
+    """A capital or digit after the first character: B4, CoGEX, GPT-4, but not "What"."""
+    return any(ch.isupper() or ch.isdigit() for ch in token[1:]) and any(ch.isalpha() for ch in token)
+
+
+@dataclass(frozen=True)
+class QuestionProfile:
+    """What the scorer reads from the question once."""
+
+    weights: dict[str, float]  # question stem -> rarity
+    names: tuple[tuple[str, float], ...]  # name-like tokens with their rarity
+    asks_number: bool
+    asks_name: bool
+    defined: str | None  # X in "what is X?"
+
+
+def profile(question: str, stats: TermStats) -> QuestionProfile:
+    """Stems, names and answer type of a question."""
+    weights = {s: stats.idf(s) for s in stems(question)}
+    names: dict[str, float] = {}
+    for token in NAME_TOKEN.findall(question):
+        if is_name(token):
+            token_stems = stems(token)
+            names[token] = max((stats.idf(s) for s in token_stems), default=1.0)
+    match = _DEFINITION.search(question)
+    return QuestionProfile(
+        weights,
+        tuple(names.items()),
+        bool(_ASKS_NUMBER.search(question)),
+        bool(_ASKS_NAME.search(question)),
+        match.group(1) if match else None,
+    )
+
+
