@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,3 +72,17 @@ def test_a_claim_the_abstract_states_is_answered_and_a_near_miss_is_refused(samp
     missing = ask(sample_settings, "Is it true that B4 was trained on 2 million GPU hours?")
     assert missing["refused"]
     assert "settle the claim" in missing["answer"]
+
+
+@pytest.mark.slow
+def test_claims_written_over_the_sample_are_answered_when_stated(sample_settings: Settings) -> None:
+    """The claim model is fitted on SciFact alone: in this domain it must still answer claims an abstract states,
+    each citing the stating paper, and refuse most near misses (evals/data/sample_claims.jsonl)."""
+    claims = Path(__file__).parent.parent / "evals" / "data" / "sample_claims.jsonl"
+    out = io.StringIO()
+    argv = ["eval", "claims", str(claims), "--collection", sample_settings.collection, "--json"]
+    assert main(argv, settings=sample_settings, out=out) == 0
+    overall = json.loads(out.getvalue())["overall"]
+    assert (overall["evidence_claims"], overall["nei_claims"]) == (12, 8)
+    assert overall["false_refusals"] == 0.0 and overall["doc_recall"] == 1.0, overall
+    assert overall["nei_refusal_rate"] >= 0.5, overall
