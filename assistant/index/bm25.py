@@ -240,7 +240,7 @@ class Bm25:
     def save(self, folder: Path, reuse: Path | None) -> dict[str, object]:
         """Write the segments into `folder`, hard-linking those already saved in `reuse`; returns the manifest part."""
         for seg in self.segments:
-            if reuse is None or not _link_all(reuse, folder, seg.files()):
+            if reuse is None or not link_all(reuse, folder, seg.files()):
                 seg.save(folder)
         dead = {s.name: np.flatnonzero(d).tolist() for s, d in zip(self.segments, self.dead, strict=True)}
         return {"segments": [s.name for s in self.segments], "dead": dead}
@@ -273,7 +273,7 @@ def _mask(n: int, dead: list[int]) -> np.ndarray:
     return mask
 
 
-def _link_all(source: Path, target: Path, names: list[str]) -> bool:
+def link_all(source: Path, target: Path, names: list[str]) -> bool:
     """Hard-link files from another save (segments never change once written); False when any is gone."""
     try:
         for name in names:

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +21,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from assistant.index.bm25 import Bm25
+from assistant.index.records import Records, Slots, encode
 from assistant.index.store import ChunkStore, local_bumps
+from assistant.models import Passage
 
 # llama-index's BM25Retriever (llama-index-retrievers-bm25) wraps bm25s, whose index cannot absorb a chunk without a
 # rebuild, and persists every node's text beside it; bm25s still tokenises, so queries and chunks split the same way.
@@ -72,13 +74,15 @@ class LexicalIndex:
     """A BM25 index (assistant.index.bm25) whose documents are chunk ids, at one revision of the store.
 
     Never changed once built, so a cache replaces a stale index by assigning a whole new one: a query holding
-    the old one finishes on it undisturbed. `count` is the store's chunk count when it was indexed.
+    the old one finishes on it undisturbed. `count` is the store's chunk count when it was indexed. `records` holds
+    the chunks' stored records (assistant.index.records), for chunks indexed with theirs.
     """
 
     bm25: Bm25
     revision: int
     count: int
     collection: str = ""  # the collection's id: a re-created collection's changelog does not apply to this index
+    records: Records = field(default_factory=Records)
 
     @cached_property
     def ids(self) -> tuple[str, ...]:
@@ -89,6 +93,20 @@ class LexicalIndex:
     def _slot_ids(self) -> tuple[str, ...]:
         return tuple(i for seg in self.bm25.segments for i in seg.ids)
 
+    @cached_property
+    def _slots(self) -> Slots:
+        return Slots(self.bm25.segments, self.bm25.dead, self._slot_ids)
+
+    def passages(self, ids: Sequence[str]) -> dict[str, Passage]:
+        """The stored records of these chunks as Passages, equal to the store's (score 0); ids not indexed (or removed,
+        or indexed without a record) are left out."""
+        return self.records.passages(self._slots.find(ids))
+
+    def warm(self) -> LexicalIndex:
+        """This index with the lookups queries need worked out now (in a refresh), not on the first query."""
+        _ = self._slots
+        return self
+
     @staticmethod
     def tokenize(texts: list[str]) -> list[list[str]]:
         """Token lists as the index sees them: English stopwords out, stemmed."""
@@ -97,33 +115,45 @@ class LexicalIndex:
         return tokens
 
     @classmethod
-    def build(cls, ids: Sequence[str], texts: list[str], revision: int, collection: str = "") -> LexicalIndex:
-        """Index chunk texts (title included, as embedded)."""
+    def build(
+        cls, ids: Sequence[str], texts: list[str], revision: int, collection: str = "", records: Sequence[bytes] = ()
+    ) -> LexicalIndex:
+        """Index chunk texts (title included, as embedded), with their records (records.encode) when given."""
         tokens = cls.tokenize(texts) if texts else []
-        return cls(Bm25.build(tokens, ids), revision, len(ids), collection)
+        bm25 = Bm25.build(tokens, ids)
+        held = Records().with_segment(bm25.segments[0].name, records) if records and bm25.segments else Records()
+        return cls(bm25, revision, len(ids), collection, held)
 
     @classmethod
     def from_store(cls, store: ChunkStore) -> LexicalIndex:
-        """Build from every chunk in the store."""
+        """Build from every chunk in the store, keeping each chunk's record."""
         revision, collection = store.revision, store.collection_id
-        ids, texts = [], []
-        for chunk_id, document, _ in store.iter_chunks():
+        ids, texts, records = [], [], []
+        for chunk_id, document, meta in store.iter_chunks():
             ids.append(chunk_id)
             texts.append(document or "")
-        return cls.build(ids, texts, revision, collection)
+            records.append(encode(document, meta))
+        return cls.build(ids, texts, revision, collection, records)
 
-    def apply(self, removed: Iterable[str], added: Mapping[str, str], revision: int) -> LexicalIndex:
-        """This index with chunks removed and chunks (id -> text) added or replaced; only `added` is tokenised."""
+    def apply(
+        self, removed: Iterable[str], added: Mapping[str, str], revision: int, records: Mapping[str, bytes] | None = None
+    ) -> LexicalIndex:
+        """This index with chunks removed and chunks (id -> text) added or replaced, with their records (id -> encoded
+        record) when given; only `added` is tokenised. A removed or replaced chunk's record goes with its slot."""
         where = self.bm25.slot_map()
         gone = {i: where[i] for i in {*removed, *added} if i in where}
         ids = sorted(added)
         tokens = self.tokenize([added[i] for i in ids]) if ids else []
         bm25 = self.bm25.absorb(gone, list(zip(ids, tokens, strict=True)))
+        held = self.records
+        if ids and records:
+            held = held.with_segment(bm25.segments[-1].name, [records.get(i, b"") for i in ids])
         segments = bm25.segments
         deltas = sum(len(s.ids) for s in segments[1:])
         if segments and (len(segments) > MERGE_SEGMENTS or deltas > MERGE_SHARE * len(segments[0].ids)):
-            bm25 = bm25.merged()
-        return LexicalIndex(bm25, revision, bm25.docs, self.collection)
+            merged = bm25.merged()
+            bm25, held = merged, held.merged(bm25, merged)
+        return LexicalIndex(bm25, revision, bm25.docs, self.collection, held.kept(bm25))
 
     @property
     def engine(self) -> Any:
@@ -140,22 +170,26 @@ class LexicalIndex:
             engine.index(docs, show_progress=False)
         return engine
 
-    def save(self, folder: Path) -> None:
+    def save(self, folder: Path) -> LexicalIndex:
         """Write atomically: a reader sees the old index or the new one, never half.
 
         Writers (an ingest and the readers that update a stale index) may save at the same time, so each
         stages in its own folder; when another writer swaps its index in first, that one stays (readers check
-        revision and size, so a stale winner is updated by the next reader). Segments already in the folder are
-        hard-linked, not written again: an update writes only its new segment.
+        revision and size, so a stale winner is updated by the next reader). Segments and their records already in
+        the folder are hard-linked, not written again: an update writes only its new segment. Returns this index
+        with its records read from the files written (held open: they stay readable once swapped away).
         """
         tag = f"{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}"
         tmp, old = folder.with_name(f"{folder.name}.tmp-{tag}"), folder.with_name(f"{folder.name}.old-{tag}")
         tmp.mkdir(parents=True)
+        reuse = folder if folder.is_dir() else None
         try:
-            info = self.bm25.save(tmp, folder if folder.is_dir() else None)
+            info = self.bm25.save(tmp, reuse)
+            records = self.records.save(tmp, reuse)
             # The tag makes every save's chunks.json unique, so a reader can tell when the folder was swapped away and
             # back again (by a later save of an equal index) while it read the other files.
             info.update(revision=self.revision, count=self.count, collection=self.collection, save=tag)
+            info.update(records=list(records.segments))
             (tmp / "chunks.json").write_text(json.dumps(info))
             with contextlib.suppress(FileNotFoundError):  # no index yet, or another writer is swapping
                 folder.rename(old)
@@ -164,6 +198,7 @@ class LexicalIndex:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(old, ignore_errors=True)
+        return replace(self, records=records)
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex | None:
@@ -172,12 +207,13 @@ class LexicalIndex:
             raw = (folder / "chunks.json").read_text()
             info = json.loads(raw)
             bm25 = Bm25.load(folder, info)
+            records = Records.load(folder, info["records"])  # an older format, saved without records, is rebuilt
             # A writer may swap the folder between the reads; manifest and segments must come from the same save.
             if (folder / "chunks.json").read_text() != raw:
                 return None
         except Exception:  # a missing, half-swapped, older-format or foreign folder: rebuild from the store
             return None
-        return cls(bm25, int(info["revision"]), int(info["count"]), str(info.get("collection", "")))
+        return cls(bm25, int(info["revision"]), int(info["count"]), str(info.get("collection", "")), records)
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Best (chunk id, BM25 score) pairs; chunks without a query term are left out."""
@@ -212,6 +248,9 @@ class LexicalCache:
     Only the very first load blocks. A refresh fetches only the chunks the collection's changelog lists since the
     index's revision and absorbs them; it rebuilds from the whole collection only when the changelog does not reach
     back that far. A stale index is still safe: chunks deleted since indexing drop out when their text is fetched.
+    The index also holds each chunk's stored record, which `current_index` offers only while the index is at the
+    revision last read: a query then needs no round trip for its papers' records, and a chunk another process
+    deleted or rewrote is served from the index for at most `recheck_s` (this process's own writes, not at all).
     `fetched` counts the chunks fetched by updates, `rebuilds` the full builds.
     """
 
@@ -223,7 +262,8 @@ class LexicalCache:
         self.recheck_s = recheck_s
         self._build = build
         self._index: LexicalIndex | None = None  # replaced whole, never changed: readers need no lock
-        self._checked = (-1, -float("inf"))  # (local bumps, monotonic time) when the revision was last read
+        # (local bumps, monotonic time, the store's revision) when the revision was last read
+        self._checked: tuple[int, float, int | None] = (-1, -float("inf"), None)
         self._building = threading.Lock()  # one load or build at a time; queries never take it once an index exists
         self._lock = threading.Lock()  # guards _worker and _again
         self._worker: threading.Thread | None = None  # the background refresh, while one runs
@@ -235,7 +275,7 @@ class LexicalCache:
     def get(self) -> LexicalIndex:
         """The newest index this cache has; a stale one starts a background refresh and is returned meanwhile."""
         bumps, now = local_bumps(), time.monotonic()
-        index, (seen, at) = self._index, self._checked
+        index, (seen, at, _) = self._index, self._checked
         if index is not None and seen == bumps and now - at < self.recheck_s:
             return index
         current = self.store.revision
@@ -243,8 +283,14 @@ class LexicalCache:
             index = self.refresh()
         elif index.revision != current:
             self._start_worker()
-        self._checked = (bumps, now)
+        self._checked = (bumps, now, current)
         return index
+
+    def current_index(self) -> LexicalIndex | None:
+        """The index, when it is at the store's revision as last read (as `get` reads it); None when known stale."""
+        index = self.get()
+        bumps, _, revision = self._checked
+        return index if index.revision == revision and bumps == local_bumps() else None
 
     def soon(self, work: Callable[[LexicalIndex], T]) -> Future[T]:
         """`work(get())` started on a search thread, so that the caller can embed the query and wait on the dense
@@ -279,14 +325,14 @@ class LexicalCache:
             base = LexicalIndex.load(self.folder)
             store = self.store
             if base is not None and (base.revision, base.count, base.collection) == (current, store.count(), store.collection_id):
-                return base
+                return base.warm()
         index = self._catch_up(base, current) if base is not None else None
         if index is None:
             index = self._build(self.store)
             self.rebuilds += 1
         with contextlib.suppress(OSError):  # a read-only index folder still gets a working in-memory index
-            index.save(self.folder)
-        return index
+            index = index.save(self.folder)
+        return index.warm()
 
     def _catch_up(self, base: LexicalIndex, current: int) -> LexicalIndex | None:
         """`base` with the changes logged since its revision absorbed, or None when the log does not reach back."""
@@ -297,9 +343,10 @@ class LexicalCache:
             return None
         # A rewritten chunk is listed as written: its old text goes and its new one is fetched; a chunk listed as
         # written but no longer stored is simply absent.
-        texts = self.store.documents(sorted(changes.added))
-        self.fetched += len(texts)
-        return base.apply(changes.removed, texts, current)
+        chunks = self.store.chunks(sorted(changes.added))
+        self.fetched += len(chunks)
+        texts = {i: document for i, (document, _) in chunks.items()}
+        return base.apply(changes.removed, texts, current, {i: encode(*chunk) for i, chunk in chunks.items()})
 
     def _start_worker(self) -> None:
         with self._lock:
@@ -331,9 +378,7 @@ def update(store: ChunkStore, folder: Path) -> LexicalIndex:
 
 def rebuild(store: ChunkStore, folder: Path) -> LexicalIndex:
     """Rebuild the index from the whole store and persist it."""
-    index = LexicalIndex.from_store(store)
-    index.save(folder)
-    return index
+    return LexicalIndex.from_store(store).save(folder)
 
 
 def index_is_fresh(store: ChunkStore, folder: Path) -> bool:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from assistant.config import Settings
 from assistant.errors import ModelMismatchError, StoreError
 from assistant.index.changelog import KEEP_REVISIONS, Change, Changelog
+from assistant.index.records import passage_of
 from assistant.models import Chunk, Paper, Passage
 
 # llama-index's ChromaVectorStore hides collection metadata, batch limits and where-filtered gets,
@@ -244,7 +245,7 @@ class ChunkStore:
         if bare:
             more = self._call("reading chunks", lambda c: c.get(ids=bare, include=["documents"]))
             documents = dict(zip(more["ids"], more["documents"], strict=True))
-        return [_passage(i, documents.get(i), metas[i], 0.0) for i in ids if i in metas]
+        return [passage_of(i, documents.get(i), metas[i], 0.0) for i in ids if i in metas]
 
     def query(self, embedding: Sequence[float], n: int, where: dict[str, Any] | None = None) -> list[Passage]:
         """Nearest chunks by cosine similarity (1 - distance), best first."""
@@ -259,7 +260,7 @@ class ChunkStore:
             ),
         )
         rows = zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True)
-        return [_passage(i, d, m, 1.0 - float(dist), dense=1.0 - float(dist)) for i, d, m, dist in rows]
+        return [passage_of(i, d, m, 1.0 - float(dist), dense=1.0 - float(dist)) for i, d, m, dist in rows]
 
     def nearest(self, embedding: Sequence[float], n: int) -> list[tuple[str, float]]:
         """Nearest chunk ids with cosine similarity only; skipping metadata keeps the hot path fast."""
@@ -325,12 +326,13 @@ class ChunkStore:
             out += self._call("reading chunks", lambda c: c.get(where=where, include=[]))["ids"]  # noqa: B023
         return out
 
-    def documents(self, ids: Sequence[str]) -> dict[str, str]:
-        """Stored documents (the embedded text) by chunk id; ids no longer stored are left out."""
-        ids, out = list(ids), dict[str, str]()
+    def chunks(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any] | None]]:
+        """Stored (document, metadata) by chunk id, both in one call; ids no longer stored are left out."""
+        ids, out = list(ids), dict[str, tuple[str, dict[str, Any] | None]]()
         for i in range(0, len(ids), 1000):
-            got = self._call("reading chunks", lambda c: c.get(ids=ids[i : i + 1000], include=["documents"]))  # noqa: B023
-            out.update((cid, doc or "") for cid, doc in zip(got["ids"], got["documents"], strict=True))
+            got = self._call("reading chunks", lambda c: c.get(ids=ids[i : i + 1000], include=["documents", "metadatas"]))  # noqa: B023
+            rows = zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+            out.update((cid, (doc or "", meta)) for cid, doc, meta in rows)
         return out
 
     def changes_since(self, revision: int, current: int) -> Change | None:
@@ -363,21 +365,6 @@ def _bump_local() -> None:
 def local_bumps() -> int:
     """How many times this process has bumped a collection's revision."""
     return _local_bumps[0]
-
-
-def _passage(
-    chunk_id: str, document: str | None, meta: dict[str, Any] | None, score: float, dense: float | None = None
-) -> Passage:
-    meta = dict(meta or {})
-    return Passage(
-        chunk_id=chunk_id,
-        paper_id=str(meta.get("paper_id", chunk_id.rsplit(":", 1)[0])),
-        title=str(meta.get("title", "")),
-        text=str(meta.get("text", document or "")),
-        score=score,
-        dense=dense,
-        metadata=meta,
-    )
 
 
 def open_store(settings: Settings, model: str, dim: int, *, create: bool = True) -> ChunkStore:

@@ -209,6 +209,16 @@ class Retriever:
         """Best (paper id, score) pairs by BM25 over whole papers; none when fusion gives them no weight."""
         return search_papers(self.lexical.get(), query, n) if self.params.paper_share > 0 else []
 
+    def _records(self, ids: list[str]) -> dict[str, Passage]:
+        """The chunks' records from the lexical index when it is at the store's revision (no round trip to the store;
+        LexicalCache says how soon another process's write is noticed), from the store otherwise and for any it lacks."""
+        index = self.lexical.current_index()
+        found = index.passages(ids) if index is not None else {}
+        missing = [c for c in ids if c not in found]
+        if missing:
+            found.update((p.chunk_id, p) for p in self.store.get(missing))
+        return found
+
     @staticmethod
     def _bm25_ranked(found: Sequence[tuple[str, float]]) -> list[tuple[str, str, float]]:
         return [(cid, _paper_of(cid), score) for cid, score in found]
@@ -230,7 +240,7 @@ class Retriever:
         lexical = self._bm25_ranked(found)
         limit: int | None = 2 * k  # building every candidate's record costs more than fusing the scores
         ranked = fuse_ranked(dense, lexical, self.params, limit, papers)
-        # Only the papers returned get their chunks fetched; a chunk deleted since indexing drops its paper, the next moves up.
+        # Only the papers returned get their chunks' records; a chunk deleted since indexing drops its paper, the next moves up.
         per = self.params.chunks_per_paper
         hits: list[PaperHit] = []
         at = 0
@@ -242,7 +252,7 @@ class Retriever:
                 continue
             batch = ranked[at : at + k - len(hits)]
             at += len(batch)
-            fetched = {p.chunk_id: p for p in self.store.get([c for f in batch for c in f.chunk_ids[:per]])}
+            fetched = self._records([c for f in batch for c in f.chunk_ids[:per]])
             for f in batch:
                 passages = [fetched[c] for c in f.chunk_ids[:per] if c in fetched]
                 if passages:
