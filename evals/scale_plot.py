@@ -111,7 +111,7 @@ def dominant(rows: Sequence[Row], extrapolated: Sequence[Row]) -> str:
     # Retriever.search runs the two searches side by side, so the slower one is on the query's path.
     rest = parts["fused_p95_ms"] - max(parts["dense_p95_ms"], parts["bm25_p95_ms"])
     shares = {"dense search": parts["dense_p95_ms"], "BM25 search": parts["bm25_p95_ms"],
-              "fusion and fetching the papers' chunks": max(rest, 0.0)}
+              "fusion and the papers' records": max(rest, 0.0)}
     top = max(shares, key=lambda k: shares[k])
     listed = ", ".join(f"{k} {v:.1f} ms" for k, v in shares.items())
     return (f"at {last['chunks']:,} chunks ({how}), of fused p95 {parts['fused_p95_ms']:.1f} ms: {listed} (the two "
