@@ -86,3 +86,20 @@ def test_claims_written_over_the_sample_are_answered_when_stated(sample_settings
     assert (overall["evidence_claims"], overall["nei_claims"]) == (12, 8)
     assert overall["false_refusals"] == 0.0 and overall["doc_recall"] == 1.0, overall
     assert overall["nei_refusal_rate"] >= 0.5, overall
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question",
+    [
+        # Both cite a paper that retrieval ranked below one that does not answer: the numbers must follow the citing.
+        "What is the resulting dataset called, and how large is it?",
+        "In evolutionary AutoML search, how can one avoid spending compute re-training candidates that behave identically "
+        "even though they are written differently?",
+    ],
+)
+def test_each_citation_number_names_the_source_listed_under_it(sample_settings: Settings, question: str) -> None:
+    answer = ask(sample_settings, question)
+    assert answer["citations"]
+    for c in answer["citations"]:
+        assert answer["papers"][c["n"] - 1] == c["title"], (c["n"], c["title"], answer["papers"])

@@ -77,7 +77,7 @@ def _fitted(assistant: Any, plan: Plan) -> int:
     s = assistant.settings
     question = plan.question if plan.standalone == plan.question else plan.standalone
     budget = Budget(s.context_window - s.max_answer_tokens, assistant.llm.count_tokens)
-    return build_messages(question, plan.mode, plan.evidence, budget, plan.themes)[1]
+    return build_messages(question, plan.mode, assistant.modes[plan.mode].relevant(plan), budget, plan.themes)[1]
 
 
 @pytest.mark.parametrize("qid", PICKED)
@@ -90,8 +90,11 @@ def test_no_citation_outside_the_sources_survives(qid: str, run: Run, assistant:
     assert not answer.extractive and answer.support is not None
     fitted = _fitted(assistant, plan)
     assert set(cited_numbers(answer.text)) <= set(range(1, fitted + 1)), (answer.text, fitted)
+    relevant = assistant.modes[plan.mode].relevant(plan)
+    # The prompt's sources are the papers passing the citation bar, numbered as the answer's sources list them.
+    assert [e.paper_id for e in answer.evidence[: len(relevant)]] == [e.paper_id for e in relevant]
     for c in answer.citations:
-        assert 1 <= c.n <= fitted and c.paper_id == plan.evidence[c.n - 1].paper_id
+        assert 1 <= c.n <= fitted and c.paper_id == relevant[c.n - 1].paper_id == answer.evidence[c.n - 1].paper_id
 
 
 def _backed(claim: str, abstracts: list[str], embedder: Any, threshold: float) -> bool:
@@ -120,7 +123,7 @@ def test_every_unflagged_sentence_cites_a_source_that_backs_it(qid: str, run: Ru
             continue
         if len(content_words(plain)) < 2:
             continue  # "See [1]." points at a source and claims nothing
-        abstracts = [plan.evidence[n - 1].abstract for n in claim.numbers]
+        abstracts = [answer.evidence[n - 1].abstract for n in claim.numbers]
         assert _backed(plain, abstracts, assistant.embedder, assistant.settings.support_threshold), claim.text
 
 

@@ -53,13 +53,19 @@ def base_answer(plan: Plan, extractive_mode: bool) -> Answer:
     )
 
 
+def numbered(plan: Plan, relevant: Sequence[Evidence]) -> tuple[Evidence, ...]:
+    """The answer's sources in citation order: the relevant papers as numbered in the answer, then the others."""
+    ids = {e.paper_id for e in relevant}
+    return (*relevant, *(e for e in plan.evidence if e.paper_id not in ids))
+
+
 def coverage(plan: Plan, relevant: Sequence[Evidence], cited: set[int]) -> dict[str, Any]:
     """How many of the relevant papers the answer cites, and which it leaves out."""
-    numbered = list(enumerate(relevant, 1))
+    pairs = list(enumerate(relevant, 1))
     # A summary's relevant papers past ASSISTANT_SUMMARY_MAX_PAPERS were never given to the answer: still left out.
-    left = tuple(ev.title for n, ev in numbered if n not in cited) + plan.beyond_cap
-    found = len(numbered) + len(plan.beyond_cap)
-    covered = sum(1 for n, _ in numbered if n in cited)
+    left = tuple(ev.title for n, ev in pairs if n not in cited) + plan.beyond_cap
+    found = len(pairs) + len(plan.beyond_cap)
+    covered = sum(1 for n, _ in pairs if n in cited)
     return {"coverage": f"Cites {covered} of the {found} relevant papers found.", "left_out": left}
 
 
@@ -123,9 +129,10 @@ class ExtractiveGeneration(_Finished):
     def __iter__(self) -> Iterator[str]:
         text, citations = self.strategy.compose(self.plan)
         yield from text.splitlines(keepends=True)
-        cited = {c.n for c in citations}
-        done = coverage(self.plan, self.strategy.relevant(self.plan), cited)
-        self._answer = replace(base_answer(self.plan, True), text=text, citations=tuple(citations), **done)
+        relevant = self.strategy.relevant(self.plan)
+        done = coverage(self.plan, relevant, {c.n for c in citations})
+        sources = numbered(self.plan, relevant)
+        self._answer = replace(base_answer(self.plan, True), text=text, citations=tuple(citations), evidence=sources, **done)
 
 
 @dataclass(frozen=True)
@@ -151,7 +158,9 @@ class LLMGeneration(_Finished):
         s, plan = self.writer.settings, self.plan
         question = plan.question if plan.standalone == plan.question else plan.standalone
         budget = Budget(s.context_window - s.max_answer_tokens, self.writer.llm.count_tokens)
-        messages, fitted = build_messages(question, plan.mode, plan.evidence, budget, plan.themes)
+        # Only the papers that pass the citation bar are sources: a paper below it has no sentence that answers.
+        relevant = self.strategy.relevant(plan)
+        messages, fitted = build_messages(question, plan.mode, relevant, budget, plan.themes)
         response = self.writer.llm.stream(messages, max_tokens=s.max_answer_tokens)
         parts: list[str] = []
         error: str | None = None
@@ -162,11 +171,12 @@ class LLMGeneration(_Finished):
         except LLMError as exc:
             error = str(exc)
             log.warning("LLM failed: %s", exc)
-        self._answer = self._checked("".join(parts), plan.evidence[:fitted], error, response.usage or Usage())
+        self._answer = self._checked("".join(parts), relevant, fitted, error, response.usage or Usage())
 
-    def _checked(self, raw: str, evidence: Sequence[Evidence], error: str | None, usage: Usage) -> Answer:
+    def _checked(self, raw: str, relevant: Sequence[Evidence], fitted: int, error: str | None, usage: Usage) -> Answer:
         """The answer with echoes removed and citations checked against the sources the prompt held."""
-        base = replace(base_answer(self.plan, False), usage=usage)
+        base = replace(base_answer(self.plan, False), usage=usage, evidence=numbered(self.plan, relevant))
+        evidence = relevant[:fitted]
         text, echoed = strip_system_echo(raw)
         if echoed:
             log.warning("removed %d sentence(s) of the answer that repeated the system prompt", echoed)
@@ -188,7 +198,7 @@ class LLMGeneration(_Finished):
             incomplete=bool(error and raw),
             support=support,
             fallback=None if refused or not mostly_unsupported(support) else self._fallback(support),
-            **coverage(self.plan, self.strategy.relevant(self.plan), cited),
+            **coverage(self.plan, relevant, cited),
         )
 
     def _fallback(self, support: Support) -> Fallback:

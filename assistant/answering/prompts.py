@@ -36,7 +36,9 @@ _DELIMITER = re.compile(r"<{2,}|>{2,}")
 def _source_block(n: int, ev: Evidence, full: bool) -> str:
     body = ev.abstract if full else " ... ".join(s.text for s in ev.sentences)
     meta = f"Year: {ev.year}\n" if ev.year else ""
-    clean = _DELIMITER.sub(" ", f"Title: {ev.title}\n{meta}Text: {body}")
+    # The evidence model's best sentences, marked so the model answers from them rather than from the abstract's framing.
+    best = "".join(f"\nBest evidence: {s.text}" for s in ev.sentences) if full else ""
+    clean = _DELIMITER.sub(" ", f"Title: {ev.title}\n{meta}Text: {body}{best}")
     return f"<<<SOURCE {n}>>>\n{clean}\n<<<END SOURCE {n}>>>"
 
 
