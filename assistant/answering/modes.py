@@ -1,10 +1,33 @@
-"""Which kind of answer a question wants: ask, compare or summarise."""
+"""Which kind of answer a question wants (ask, compare or summarise): a small classifier fitted on labelled questions.
+
+The inputs are cues a reader would use: whether the wording asks for a comparison or an overview, how many names the
+question holds and whether two of them stand side by side ("CodeDPO and Effi-Code"), and where the question's vector
+sits against the mean vector of each mode's training questions ("What work is there on X?" reads as an overview
+without any cue word). One-vs-rest logistic regressions over these are fitted by `python -m evals.fit_modes`; the
+most probable mode wins. Without a vector from the fitted embedder, the cue-only regressions decide.
+"""
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from assistant.answering.scorer import EvidenceModel
 from assistant.models import Mode
+from assistant.text.names import names
+
+MODES: tuple[Mode, ...] = ("ask", "compare", "summarise")
+MODE_PARAMS_PATH = Path(__file__).with_name("mode_params.json")
+CUE_FEATURES: tuple[str, ...] = ("compare_cue", "summarise_cue", "names", "paired_names")
+VECTOR_FEATURES: tuple[str, ...] = tuple(f"near_{m}" for m in MODES)
 
 _COMPARE = re.compile(
     r"\b(compare[sd]?|comparison|comparing|contrast|differ(s|ence|ences|ently)?|versus|vs\.?|"
@@ -17,23 +40,101 @@ _SUMMARISE = re.compile(
     r"landscape|themes?|review)\b",
     re.IGNORECASE,
 )
-MODES: tuple[Mode, ...] = ("ask", "compare", "summarise")
+# What may stand between two names that are a comparison's subjects: "A and B", "A, B or C", "in A and in B", "A vs B".
+_BETWEEN = re.compile(r"^(?:\W|\b(?:and|or|in|vs|versus|with|the)\b)*$", re.IGNORECASE)
 
 
-def detect_mode(question: str) -> Mode:
-    """Guess the mode from the wording; summaries win over comparisons when both match."""
-    if _SUMMARISE.search(question):
-        return "summarise"
-    if _COMPARE.search(question):
-        return "compare"
-    return "ask"
+def _paired(question: str, found: Sequence[str]) -> bool:
+    spans = sorted((i, i + len(n)) for n in found if (i := question.find(n)) >= 0)
+    return any(_BETWEEN.match(question[a_end:b_start]) for (_, a_end), (b_start, _) in itertools.pairwise(spans))
 
 
-def resolve_mode(question: str, requested: str | None) -> Mode:
+def cues(question: str) -> np.ndarray:
+    """The wording's cues, in `CUE_FEATURES` order."""
+    found = names(question)
+    return np.array(
+        [
+            float(bool(_COMPARE.search(question))),
+            float(bool(_SUMMARISE.search(question))),
+            min(len(found), 3) / 3.0,  # past three names, more say nothing new
+            float(_paired(question, found)),
+        ]
+    )
+
+
+def unit(vector: Sequence[float] | np.ndarray) -> np.ndarray:
+    v = np.asarray(vector, dtype=np.float64)
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm else v
+
+
+@dataclass(frozen=True)
+class ModeModel:
+    """One-vs-rest regressions with and without the vector features, and the centroids those are measured against."""
+
+    embedder: str  # the embedding model the centroids were computed with
+    centroids: np.ndarray  # one unit row per mode, in MODES order
+    with_vector: tuple[EvidenceModel, ...]
+    cues_only: tuple[EvidenceModel, ...]
+
+    def probabilities(self, question: str, vector: Sequence[float] | None = None, embedder: str | None = None) -> np.ndarray:
+        """Each mode's probability (one-vs-rest, so they need not sum to one), in MODES order."""
+        x = cues(question)
+        models = self.cues_only
+        if vector is not None and embedder == self.embedder and len(vector) == self.centroids.shape[1]:
+            x, models = np.concatenate([x, self.centroids @ unit(vector)]), self.with_vector
+        return np.array([float(m.probability(x[None, :])[0]) for m in models])
+
+    def detect(self, question: str, vector: Sequence[float] | None = None, embedder: str | None = None) -> Mode:
+        return MODES[int(np.argmax(self.probabilities(question, vector, embedder)))]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "embedder": self.embedder,
+            "centroids": [[round(float(v), 6) for v in row] for row in self.centroids],
+            "with_vector": {m: model.to_dict() for m, model in zip(MODES, self.with_vector, strict=True)},
+            "cues_only": {m: model.to_dict() for m, model in zip(MODES, self.cues_only, strict=True)},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str) -> ModeModel:
+        """The model from its saved form; a clear error names the file and field that is wrong."""
+        try:
+            centroids = np.asarray(data["centroids"], dtype=np.float64)
+            full = tuple(
+                EvidenceModel.from_dict(data["with_vector"][m], source, CUE_FEATURES + VECTOR_FEATURES) for m in MODES
+            )
+            short = tuple(EvidenceModel.from_dict(data["cues_only"][m], source, CUE_FEATURES) for m in MODES)
+            embedder = str(data["embedder"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: bad or missing field {exc}") from None
+        if centroids.ndim != 2 or centroids.shape[0] != len(MODES):
+            raise ValueError(f"{source}: centroids need one row per mode ({len(MODES)})")
+        return cls(embedder, centroids, full, short)
+
+
+@lru_cache(maxsize=2)
+def load_mode_model(path: Path = MODE_PARAMS_PATH) -> ModeModel:
+    """The committed mode classifier (cached); refit with `python -m evals.fit_modes`."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read the mode classifier ({exc}); run python -m evals.fit_modes --write") from None
+    return ModeModel.from_dict(data.get("model", {}), str(path))
+
+
+def detect_mode(question: str, vector: Sequence[float] | None = None, embedder: str | None = None) -> Mode:
+    """The mode the question's wording (and, from the fitted embedder, its vector) most probably wants."""
+    return load_mode_model().detect(question, vector, embedder)
+
+
+def resolve_mode(
+    question: str, requested: str | None, vector: Sequence[float] | None = None, embedder: str | None = None
+) -> Mode:
     """The user's explicit mode, or the detected one for None/'auto'."""
     for mode in MODES:
         if requested == mode:
             return mode
     if requested not in (None, "", "auto"):
         raise ValueError(f"unknown mode {requested!r}; use auto, ask, compare or summarise")
-    return detect_mode(question)
+    return detect_mode(question, vector, embedder)

@@ -52,8 +52,11 @@ class Planner:
         """The plan for one request: its strategy's papers and evidence, and why to refuse if it must."""
         started = time.perf_counter()
         standalone = self.standalone(request.question, request.history)
-        strategy = self.modes[resolve_mode(request.question, request.mode)]
-        vector = self.evidence.embedder.embed_query(standalone)
+        embedder = self.evidence.embedder
+        vector = embedder.embed_query(standalone)
+        # The mode is read from the user's own words (a follow-up's "how does it compare" asks about one paper).
+        asked_vector = vector if standalone == request.question else embedder.embed_query(request.question)
+        strategy = self.modes[resolve_mode(request.question, request.mode, asked_vector, embedder.name)]
         query = Query(standalone, vector, request.top_k or self.settings.top_k, request.filters)
         found = strategy.retrieve(query)
         asked = found.question or standalone
