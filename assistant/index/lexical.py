@@ -24,6 +24,7 @@ from assistant.index.bm25 import Bm25
 from assistant.index.records import Records, Slots, encode
 from assistant.index.store import ChunkStore, local_bumps
 from assistant.models import Passage
+from assistant.text.words import stemmer
 
 # llama-index's BM25Retriever (llama-index-retrievers-bm25) wraps bm25s, whose index cannot absorb a chunk without a
 # rebuild, and persists every node's text beside it; bm25s still tokenises, so queries and chunks split the same way.
@@ -49,18 +50,6 @@ def index_folder(index_dir: Path, collection: str, where: str) -> Path:
     """Folder of one collection's index; `where` keeps embedded and server stores apart."""
     return index_dir / f"{_SAFE.sub('_', where)}__{_SAFE.sub('_', collection)}"
 
-
-_local = threading.local()
-
-
-def _stemmer() -> Any:
-    """One English stemmer per thread: building one costs more than stemming a query, and they are not shared safely."""
-    stemmer = getattr(_local, "stemmer", None)
-    if stemmer is None:
-        import Stemmer
-
-        stemmer = _local.stemmer = Stemmer.Stemmer("english")
-    return stemmer
 
 
 T = TypeVar("T")
@@ -111,7 +100,7 @@ class LexicalIndex:
     def tokenize(texts: list[str]) -> list[list[str]]:
         """Token lists as the index sees them: English stopwords out, stemmed."""
         bm25s = _bm25s()
-        tokens: list[list[str]] = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+        tokens: list[list[str]] = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer(), return_ids=False, show_progress=False)
         return tokens
 
     @classmethod

@@ -121,7 +121,9 @@ def content_words(text: str) -> list[str]:
     return [w for w in words(text) if len(w) > 1 and w not in STOPWORDS]
 
 
-def _stemmer() -> Any:
+def stemmer() -> Any:
+    """The English Snowball stemmer of this thread (BM25's index and lexical overlap share it): building one costs more
+    than stemming a query."""
     stemmer = getattr(_local, "stemmer", None)
     if stemmer is None:
         import Stemmer
@@ -132,4 +134,4 @@ def _stemmer() -> Any:
 
 def stems(text: str) -> set[str]:
     """Stemmed content words, for lexical overlap."""
-    return set(_stemmer().stemWords(content_words(text)))
+    return set(stemmer().stemWords(content_words(text)))
