@@ -103,3 +103,19 @@ def test_each_citation_number_names_the_source_listed_under_it(sample_settings: 
     assert answer["citations"]
     for c in answer["citations"]:
         assert answer["papers"][c["n"] - 1] == c["title"], (c["n"], c["title"], answer["papers"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("question", "answered"),
+    [
+        ("How many programming tasks are in the MBPP dataset?", True),  # "contains 974 programming tasks"
+        ("How many parameters does the CoEdIT model have?", False),  # the abstract gives no count
+        ("How many GPU days does a sharpDARTS search take?", False),  # it says only "50% faster than DARTS"
+    ],
+)
+def test_a_near_miss_is_refused_naming_the_closest_paper(sample_settings: Settings, question: str, answered: bool) -> None:
+    answer = ask(sample_settings, question)
+    assert answer["refused"] is not answered, answer["answer"]
+    if not answered:
+        assert "Closest papers found" in answer["answer"] and "what it does state" in answer["answer"]

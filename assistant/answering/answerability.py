@@ -48,7 +48,7 @@ def is_claim_check(question: str) -> bool:
     return _CLAIM_CHECK.search(question) is not None
 
 
-def _logit(p: float) -> float:
+def logit(p: float) -> float:
     p = min(max(p, _SURE), 1.0 - _SURE)
     return float(np.log(p / (1.0 - p)))
 
@@ -56,16 +56,16 @@ def _logit(p: float) -> float:
 def question_features(x: np.ndarray, probs: np.ndarray, paper: np.ndarray) -> np.ndarray:
     """QUESTION_FEATURES of one question, from its sentence rows (FEATURES columns), their probabilities and paper index."""
     if not len(probs):
-        return np.asarray([_logit(0.0)] * 3 + [0.0] * (len(QUESTION_FEATURES) - 3))
+        return np.asarray([logit(0.0)] * 3 + [0.0] * (len(QUESTION_FEATURES) - 3))
     col = FEATURES.index
     order = np.argsort(-probs, kind="stable")
     best = int(order[0])
     per_paper = np.sort([probs[paper == p].max() for p in np.unique(paper)])[::-1]
     return np.asarray(
         [
-            _logit(float(probs[best])),
-            _logit(float(probs[order[1]])) if len(order) > 1 else _logit(0.0),
-            _logit(float(per_paper[1])) if len(per_paper) > 1 else _logit(0.0),
+            logit(float(probs[best])),
+            logit(float(probs[order[1]])) if len(order) > 1 else logit(0.0),
+            logit(float(per_paper[1])) if len(per_paper) > 1 else logit(0.0),
             float(x[:, col("cosine")].max()),
             float(x[:, col("lexical")].max()),
             float(x[:, col("paper_dense")].max()),

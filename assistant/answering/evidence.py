@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from assistant import vectors
 from assistant.answering.answerability import is_claim_check, load_claim_model, question_features
+from assistant.answering.lookups import load_lookup_model, lookup_features
 from assistant.answering.scorer import (
     EvidenceModel,
     PaperSentences,
@@ -66,6 +67,7 @@ class EvidenceBuilder:
         self.sentences = sentences
         self.model = model or load_model()
         self.claims: EvidenceModel | None = load_claim_model() if model is None else None
+        self.lookups: EvidenceModel | None = load_lookup_model() if model is None else None
         self._cache: OrderedDict[str, tuple[_Spans, list[list[float]]]] = OrderedDict()
         self._cache_size = 2048
         self._lock = threading.Lock()
@@ -95,8 +97,15 @@ class EvidenceBuilder:
                 self._cache.popitem(last=False)
         return {paper_id: found[key] for paper_id, key in keys.items()}
 
-    def _term_stats(self) -> TermStats:
+    def term_stats(self) -> TermStats:
+        """The collection's term statistics as of now."""
         return self.stats.current() if isinstance(self.stats, CollectionTermStats) else self.stats
+
+    def stated(self, question: str, evidence: Sequence[Evidence]) -> float | None:
+        """The lookup model's probability that the best paper states what `question` asks for (None: no model)."""
+        if self.lookups is None:
+            return None
+        return float(self.lookups.probability(lookup_features(question, evidence, self.term_stats())[None, :])[0])
 
     def score(self, question: str, hits: Sequence[PaperHit], query_vector: Sequence[float]) -> list[list[Sentence]]:
         """Every sentence of each hit with its probability of answering, in abstract order."""
@@ -114,7 +123,7 @@ class EvidenceBuilder:
             spans, vecs = per_paper[hit.paper_id]
             texts = tuple(hit.abstract[s:e] for s, e in spans)
             papers.append(PaperSentences(hit.paper_id, hit.title, hit.score, hit.dense, texts, np.asarray(vecs)))
-        x = feature_matrix(question, query_vector, papers, self._term_stats())
+        x = feature_matrix(question, query_vector, papers, self.term_stats())
         probs = self.model.probability(x)
         settled = None
         if self.claims is not None and is_claim_check(question):

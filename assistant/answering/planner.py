@@ -64,7 +64,9 @@ class Planner:
         pool, settled = self.evidence.assess(asked, found.hits, scored_with)
         keep, beyond = strategy.select(found.hits, pool)
         hits, evidence = [found.hits[i] for i in keep], [pool[i] for i in keep]
-        reason, cites = self._refusal(strategy.mode, pool, found.missing, settled)
+        # A follow-up's standalone question carries the earlier turns' words, which the lookup model was not fitted on.
+        stated = self.evidence.stated(asked, pool) if strategy.mode == "ask" and settled is None and not request.history else None
+        reason, cites = self._refusal(strategy.mode, pool, found.missing, settled, stated)
         rows, themes = strategy.prepare(query, replace(found, hits=hits), evidence) if not reason else ((), ())
         return Plan(
             request.question,
@@ -85,10 +87,10 @@ class Planner:
         )
 
     def _refusal(
-        self, mode: Mode, pool: Sequence[Evidence], missing: Sequence[str], settled: float | None
+        self, mode: Mode, pool: Sequence[Evidence], missing: Sequence[str], settled: float | None, stated: float | None
     ) -> tuple[str, EvidenceModel | None]:
         """Why to refuse ('' to answer), and the claim model when it decides (its citation bar and ratio apply)."""
-        claims = self.evidence.claims
+        claims, lookups = self.evidence.claims, self.evidence.lookups
         if mode == "ask" and settled is not None and claims is not None:
             if pool and settled < claims.refusal_bar:
                 best = max(e.best for e in pool)
@@ -97,4 +99,8 @@ class Planner:
             return refusal_reason(pool, missing, 0.0), claims
         # A summary's topic gets lower sentence probabilities than a question does: it has its own fitted bar.
         bar = load_summary_bars()[1] if mode == "summarise" else self.evidence.model.refusal_bar
-        return refusal_reason(pool, missing, bar), None
+        reason = refusal_reason(pool, missing, bar)
+        if not reason and stated is not None and lookups is not None and stated < lookups.refusal_bar:
+            reason = (f"the closest abstract does not state what it asks for (probability {stated:.2f} < "
+                      f"{lookups.refusal_bar:.2f})")  # fmt: skip
+        return reason, None

@@ -132,7 +132,8 @@ def is_boilerplate(sentence: str) -> bool:
 
 
 
-def _verbatim(token: str, text: str) -> bool:
+def holds_token(token: str, text: str) -> bool:
+    """The token stands in the text as a whole word (B4 in "B4 is", not in "B4x")."""
     return re.search(rf"(?<![A-Za-z0-9]){re.escape(token)}(?![A-Za-z0-9])", text) is not None
 
 
@@ -167,8 +168,8 @@ def _sentence_row(q: QuestionProfile, paper: PaperSentences, i: int, cos: float)
     """Features of one sentence that need nothing from the other candidates (gaps are filled in later)."""
     text = paper.sentences[i]
     n = len(paper.sentences)
-    found = [w for tok, w in q.names if _verbatim(tok, text) or _verbatim(tok, paper.title)]
-    missing = [w for tok, w in q.names if not (_verbatim(tok, text) or _verbatim(tok, paper.title))]
+    found = [w for tok, w in q.names if holds_token(tok, text) or holds_token(tok, paper.title)]
+    missing = [w for tok, w in q.names if not (holds_token(tok, text) or holds_token(tok, paper.title))]
     num, name = has_number(text), has_name(text)
     return [
         cos, 0.0, lexical(q.weights, text), 0.0,

@@ -1,0 +1,140 @@
+"""Fit the lookup model (does the closest abstract state what a question asks for?) and report it cross-validated.
+
+`python -m evals.fit_lookups evals/data/sample_questions.jsonl evals/data/sample_paraphrased.jsonl
+evals/data/sample_specifics.jsonl [--check ../shared/eval/questions.jsonl] [--write]`
+
+Each lookup and unanswerable question without history is planned as a direct answer over the configured collection
+(the bundled sample for these files); its features are read from the retrieved papers' evidence. Reported over
+5 x 5-fold cross-validation (model and bar fitted on four folds, scored on the fifth): the share of answerable
+questions the model refuses and of unanswerable ones it refuses, alone and together with the evidence model's own
+refusal bar, beside that bar alone. `--check` files are scored once with the final model, never fitted on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant import build_assistant
+from assistant.answering.lookups import LOOKUP_FEATURES, LOOKUP_PARAMS_PATH, lookup_features
+from assistant.answering.relevance import refusal_reason
+from assistant.answering.scorer import EvidenceModel, fit_logistic
+from assistant.config import load_settings
+from assistant.runtime import prepare_runtime
+
+# The planner refuses a direct answer when either the evidence bar or this model does, so the bar is chosen on both
+# together: the one that makes the fewest expected mistakes (an answerable question refused, an unanswerable one
+# answered) when this share of questions is unanswerable, as in the public question set's make-up (4 of 40).
+UNANSWERABLE_SHARE = 0.1
+L2 = 1.0
+FOLDS, REPEATS = 5, 5
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One row per question: its features, whether it is answerable, whether the evidence bar alone refuses it."""
+
+    x: np.ndarray
+    answerable: np.ndarray
+    bar_refuses: np.ndarray
+
+
+def collect(paths: Sequence[Path]) -> Rows:
+    """Plan every lookup and unanswerable question (no history) as a direct answer and read its features."""
+    settings = load_settings()
+    prepare_runtime(settings)
+    assistant = build_assistant(settings)
+    xs, ys, refused = [], [], []
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            q = json.loads(line) if line.strip() else None
+            if not q or q.get("type") not in ("lookup", "unanswerable") or q.get("history"):
+                continue
+            plan = assistant.plan(q["question"], mode="ask")
+            xs.append(lookup_features(plan.standalone, plan.evidence, assistant.evidence.term_stats()))
+            ys.append(q["type"] == "lookup")
+            refused.append(bool(refusal_reason(plan.evidence, (), assistant.evidence.model.refusal_bar)))
+    return Rows(np.asarray(xs), np.asarray(ys, dtype=bool), np.asarray(refused, dtype=bool))
+
+
+def fit(rows: Rows, keep: np.ndarray) -> EvidenceModel:
+    """The model on the kept rows, with the bar at which it and the evidence bar together make the fewest expected
+    mistakes at UNANSWERABLE_SHARE."""
+    x, y, already = rows.x[keep], rows.answerable[keep], rows.bar_refuses[keep]
+    model = fit_logistic(x, y.astype(float), L2, features=LOOKUP_FEATURES)
+    p = model.probability(x)
+    bars = np.concatenate([[0.0], np.unique(p)])
+    refused = (p[None, :] < bars[:, None]) | already[None, :]
+    cost = (1 - UNANSWERABLE_SHARE) * refused[:, y].mean(axis=1) + UNANSWERABLE_SHARE * (~refused[:, ~y]).mean(axis=1)
+    bar = float(bars[int(np.argmin(cost))])
+    return EvidenceModel(model.features, model.mean, model.scale, model.weights, model.bias, refusal_bar=bar)
+
+
+def rates(rows: Rows, refused: np.ndarray) -> dict[str, float]:
+    return {
+        "false_refusals": round(float(refused[rows.answerable].mean()), 4),
+        "unanswerable_refused": round(float(refused[~rows.answerable].mean()), 4),
+    }
+
+
+def scores(rows: Rows, model_refuses: np.ndarray) -> dict[str, Any]:
+    """The model alone, the evidence bar alone, and both (what the planner does)."""
+    return {
+        "questions": len(rows.answerable),
+        "answerable": int(rows.answerable.sum()),
+        "model": rates(rows, model_refuses),
+        "evidence_bar": rates(rows, rows.bar_refuses),
+        "both": rates(rows, model_refuses | rows.bar_refuses),
+    }
+
+
+def cross_validate(rows: Rows) -> dict[str, Any]:
+    """Out-of-fold refusals pooled over REPEATS shuffles of FOLDS folds."""
+    refuses = np.zeros((REPEATS, len(rows.answerable)), dtype=bool)
+    for seed in range(REPEATS):
+        folds = np.random.default_rng(seed).permutation(len(rows.answerable)) % FOLDS
+        for f in range(FOLDS):
+            model = fit(rows, folds != f)
+            test = folds == f
+            refuses[seed, test] = model.probability(rows.x[test]) < model.refusal_bar
+    tiled = Rows(np.tile(rows.x, (REPEATS, 1)), np.tile(rows.answerable, REPEATS), np.tile(rows.bar_refuses, REPEATS))
+    pooled = scores(tiled, refuses.reshape(-1))
+    pooled.update(questions=len(rows.answerable), answerable=int(rows.answerable.sum()))  # each question once, not per repeat
+    return {"folds": FOLDS, "repeats": REPEATS, **pooled}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m evals.fit_lookups", description=__doc__.splitlines()[0])
+    p.add_argument("files", nargs="+", type=Path, help="labelled question files to fit on (lookup and unanswerable rows)")
+    p.add_argument("--check", nargs="*", type=Path, default=[], help="question files scored once, never fitted on")
+    p.add_argument("--write", action="store_true", help=f"store the model in {LOOKUP_PARAMS_PATH.name}")
+    args = p.parse_args(argv)
+    rows = collect(args.files)
+    if not rows.answerable.any() or rows.answerable.all():
+        print("error: the files need both answerable (lookup) and unanswerable questions", file=sys.stderr)
+        return 2
+    model = fit(rows, np.ones(len(rows.answerable), dtype=bool))
+    report: dict[str, Any] = {"cv": cross_validate(rows), "refusal_bar": round(model.refusal_bar, 6)}
+    report["weights"] = dict(zip(LOOKUP_FEATURES, (round(float(w), 4) for w in model.weights), strict=True))
+    for path in args.check:
+        held = collect([path])
+        report.setdefault("check", {})[str(path)] = scores(held, model.probability(held.x) < model.refusal_bar)
+    report["command"] = "python -m evals.fit_lookups " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.write:
+        provenance = {**report, "files": [str(f) for f in args.files], "date": dt.date.today().isoformat(), "l2": L2,
+                      "unanswerable_share": UNANSWERABLE_SHARE}  # fmt: skip
+        LOOKUP_PARAMS_PATH.write_text(json.dumps({"model": model.to_dict(), "provenance": provenance}, indent=1) + "\n")
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The lookup model: what it reads from a question and its best paper, its committed parameters, and its refit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.answering.lookups import LOOKUP_FEATURES, LOOKUP_PARAMS_PATH, load_lookup_model, lookup_features, measure
+from assistant.answering.scorer import DocFreqTermStats
+from assistant.models import Evidence, Sentence
+
+ABSTRACT = "CoEdIT is a text editing model. It is 60x smaller than the largest models it competes with."
+STATS = DocFreqTermStats.from_texts([ABSTRACT, "A survey of program synthesis.", "Lion is an optimizer."])
+
+
+def _evidence(best: float) -> Evidence:
+    first = ABSTRACT.split(". ")[0] + "."
+    sentence = Sentence(first, 0, len(first), best)
+    return Evidence("p1", "CoEdIT: Text Editing by Task-Specific Instruction Tuning", ABSTRACT, 1.0, (sentence,), best=best)
+
+
+def _feature(x: np.ndarray, name: str) -> float:
+    return float(x[LOOKUP_FEATURES.index(name)])
+
+
+def test_measure_is_the_thing_asked_for() -> None:
+    assert measure("What learning rate was used to train Lion?") == {"learn", "rate"}
+    assert measure("How many parameters does the CoEdIT model have?") == {"paramet"}
+    assert measure("Is it true that priors help?") == frozenset()
+
+
+def test_a_figure_the_paper_never_measures_is_absent_and_a_named_subject_it_holds_is_not() -> None:
+    x = lookup_features("How many parameters does the CoEdIT model have?", [_evidence(0.3)], STATS)
+    assert _feature(x, "measure_absent_paper") == 1.0  # "parameters" is nowhere in the abstract
+    assert _feature(x, "number_absent") == 1.0  # the best sentence holds no figure
+    assert _feature(x, "name_absent_paper") == 0.0  # CoEdIT is the paper's subject
+    y = lookup_features("How many parameters does ToolCoder have?", [_evidence(0.3)], STATS)
+    assert _feature(y, "name_absent_paper") > 0.0
+
+
+def test_no_evidence_reads_as_nothing_stated() -> None:
+    x = lookup_features("What is B4?", [], STATS)
+    assert _feature(x, "stems_absent_paper") == 1.0 and _feature(x, "best") < -10
+
+
+def test_committed_model_is_small_and_reports_its_cross_validation() -> None:
+    assert LOOKUP_PARAMS_PATH.stat().st_size < 100_000
+    model = load_lookup_model()
+    assert model is not None and 0.0 < model.refusal_bar < 1.0
+    cv = json.loads(LOOKUP_PARAMS_PATH.read_text(encoding="utf-8"))["provenance"]["cv"]
+    # Together with the evidence bar it refuses more unanswerable questions than that bar alone, at few more mistakes.
+    assert cv["both"]["unanswerable_refused"] > cv["evidence_bar"]["unanswerable_refused"] + 0.2
+    assert cv["both"]["false_refusals"] < cv["evidence_bar"]["false_refusals"] + 0.03
+
+
+def test_a_broken_parameter_file_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "lookup_params.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"lookup_params\.json: cannot read"):
+        load_lookup_model(bad)
+    assert load_lookup_model(tmp_path / "missing.json") is None
