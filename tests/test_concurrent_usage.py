@@ -17,7 +17,8 @@ from tests.conftest import make_settings
 from tests.faultserver import FaultServer, Step, words_stream
 
 SHORT = "What is DSPy?"
-LONG = "How does the Lion optimizer, found by a symbolic search over programs, compare with AdamW when the batch size is large?"
+# Adam, not AdamW: no abstract of the sample names AdamW, so that question is a near miss and is refused before the LLM.
+LONG = "How does the Lion optimizer, found by a symbolic search over programs, compare with Adam when the batch size is large?"
 
 
 def stream_both(assistant: Assistant, questions: tuple[str, ...]) -> dict[str, tuple[list[str], Answer]]:
