@@ -3,8 +3,10 @@
 `python -m evals.fit_lookups evals/data/sample_questions.jsonl evals/data/sample_paraphrased.jsonl
 evals/data/sample_specifics.jsonl [--check ../shared/eval/questions.jsonl] [--write]`
 
-Each lookup and unanswerable question without history is planned as a direct answer over the configured collection
-(the bundled sample for these files); its features are read from the retrieved papers' evidence. Reported over
+Each lookup and unanswerable question without history that asks for a number or a name (the questions the planner
+gives this model) is planned as a direct answer over the configured collection (the bundled sample for these files);
+its features are read from the retrieved papers' evidence. The other questions keep the evidence bar alone; `overall`
+reports all of them together. Reported over
 5 x 5-fold cross-validation (model and bar fitted on four folds, scored on the fifth): the share of answerable
 questions the model refuses and of unanswerable ones it refuses, alone and together with the evidence model's own
 refusal bar, beside that bar alone. `--check` files are scored once with the final model, never fitted on.
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from assistant import build_assistant
+from assistant.answering.asking import asks_specific
 from assistant.answering.lookups import LOOKUP_FEATURES, LOOKUP_PARAMS_PATH, lookup_features
 from assistant.answering.relevance import refusal_reason
 from assistant.answering.scorer import EvidenceModel, fit_logistic
@@ -40,11 +43,16 @@ FOLDS, REPEATS = 5, 5
 
 @dataclass(frozen=True)
 class Rows:
-    """One row per question: its features, whether it is answerable, whether the evidence bar alone refuses it."""
+    """One row per question: its features, whether it is answerable, whether the evidence bar alone refuses it, and
+    whether it asks for a number or a name (the questions the model judges)."""
 
     x: np.ndarray
     answerable: np.ndarray
     bar_refuses: np.ndarray
+    specific: np.ndarray
+
+    def only(self, keep: np.ndarray) -> Rows:
+        return Rows(self.x[keep], self.answerable[keep], self.bar_refuses[keep], self.specific[keep])
 
 
 def collect(paths: Sequence[Path]) -> Rows:
@@ -52,7 +60,7 @@ def collect(paths: Sequence[Path]) -> Rows:
     settings = load_settings()
     prepare_runtime(settings)
     assistant = build_assistant(settings)
-    xs, ys, refused = [], [], []
+    xs, ys, refused, specific = [], [], [], []
     for path in paths:
         for line in path.read_text(encoding="utf-8").splitlines():
             q = json.loads(line) if line.strip() else None
@@ -62,7 +70,8 @@ def collect(paths: Sequence[Path]) -> Rows:
             xs.append(lookup_features(plan.standalone, plan.evidence, assistant.evidence.term_stats()))
             ys.append(q["type"] == "lookup")
             refused.append(bool(refusal_reason(plan.evidence, (), assistant.evidence.model.refusal_bar)))
-    return Rows(np.asarray(xs), np.asarray(ys, dtype=bool), np.asarray(refused, dtype=bool))
+            specific.append(asks_specific(q["question"]))
+    return Rows(np.asarray(xs), np.asarray(ys, dtype=bool), np.asarray(refused, dtype=bool), np.asarray(specific, dtype=bool))
 
 
 def fit(rows: Rows, keep: np.ndarray) -> EvidenceModel:
@@ -96,19 +105,29 @@ def scores(rows: Rows, model_refuses: np.ndarray) -> dict[str, Any]:
     }
 
 
+def _tile(rows: Rows) -> Rows:
+    return Rows(np.tile(rows.x, (REPEATS, 1)), np.tile(rows.answerable, REPEATS), np.tile(rows.bar_refuses, REPEATS),
+                np.tile(rows.specific, REPEATS))  # fmt: skip
+
+
 def cross_validate(rows: Rows) -> dict[str, Any]:
-    """Out-of-fold refusals pooled over REPEATS shuffles of FOLDS folds."""
-    refuses = np.zeros((REPEATS, len(rows.answerable)), dtype=bool)
+    """Out-of-fold refusals pooled over REPEATS shuffles of FOLDS folds of the questions the model judges; `overall`
+    over all questions, the others refused by the evidence bar alone."""
+    judged = rows.only(rows.specific)
+    refuses = np.zeros((REPEATS, len(judged.answerable)), dtype=bool)
     for seed in range(REPEATS):
-        folds = np.random.default_rng(seed).permutation(len(rows.answerable)) % FOLDS
+        folds = np.random.default_rng(seed).permutation(len(judged.answerable)) % FOLDS
         for f in range(FOLDS):
-            model = fit(rows, folds != f)
+            model = fit(judged, folds != f)
             test = folds == f
-            refuses[seed, test] = model.probability(rows.x[test]) < model.refusal_bar
-    tiled = Rows(np.tile(rows.x, (REPEATS, 1)), np.tile(rows.answerable, REPEATS), np.tile(rows.bar_refuses, REPEATS))
-    pooled = scores(tiled, refuses.reshape(-1))
-    pooled.update(questions=len(rows.answerable), answerable=int(rows.answerable.sum()))  # each question once, not per repeat
-    return {"folds": FOLDS, "repeats": REPEATS, **pooled}
+            refuses[seed, test] = model.probability(judged.x[test]) < model.refusal_bar
+    pooled = scores(_tile(judged), refuses.reshape(-1))
+    pooled.update(questions=len(judged.answerable), answerable=int(judged.answerable.sum()))  # each question once
+    combined = np.tile(rows.bar_refuses, (REPEATS, 1))
+    combined[:, rows.specific] |= refuses
+    overall = {"questions": len(rows.answerable), **rates(_tile(rows), combined.reshape(-1)),
+               "evidence_bar": rates(rows, rows.bar_refuses)}  # fmt: skip
+    return {"folds": FOLDS, "repeats": REPEATS, **pooled, "overall": overall}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,15 +137,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--write", action="store_true", help=f"store the model in {LOOKUP_PARAMS_PATH.name}")
     args = p.parse_args(argv)
     rows = collect(args.files)
-    if not rows.answerable.any() or rows.answerable.all():
-        print("error: the files need both answerable (lookup) and unanswerable questions", file=sys.stderr)
+    judged = rows.only(rows.specific)
+    if not judged.answerable.any() or judged.answerable.all():
+        print("error: the files need answerable and unanswerable questions that ask for a number or a name", file=sys.stderr)
         return 2
-    model = fit(rows, np.ones(len(rows.answerable), dtype=bool))
+    model = fit(judged, np.ones(len(judged.answerable), dtype=bool))
     report: dict[str, Any] = {"cv": cross_validate(rows), "refusal_bar": round(model.refusal_bar, 6)}
     report["weights"] = dict(zip(LOOKUP_FEATURES, (round(float(w), 4) for w in model.weights), strict=True))
     for path in args.check:
         held = collect([path])
-        report.setdefault("check", {})[str(path)] = scores(held, model.probability(held.x) < model.refusal_bar)
+        refused = held.specific & (model.probability(held.x) < model.refusal_bar)
+        report.setdefault("check", {})[str(path)] = {"judged": int(held.specific.sum()), **scores(held, refused)}
     report["command"] = "python -m evals.fit_lookups " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.write:
         provenance = {**report, "files": [str(f) for f in args.files], "date": dt.date.today().isoformat(), "l2": L2,

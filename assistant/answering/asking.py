@@ -42,6 +42,11 @@ class QuestionProfile:
     defined: str | None  # X in "what is X?"
 
 
+def asks_specific(question: str) -> bool:
+    """The question asks for a number or a name (a dataset, a model, a score), not for an explanation or a summary."""
+    return bool(_ASKS_NUMBER.search(question) or _ASKS_NAME.search(question))
+
+
 def profile(question: str, stats: TermStats) -> QuestionProfile:
     """Stems, names and answer type of a question."""
     weights = {s: stats.idf(s) for s in stems(question)}
