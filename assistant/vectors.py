@@ -46,3 +46,10 @@ def mean(vectors: Matrix) -> npt.NDArray[np.float64]:
     """The mean vector (empty for no vectors)."""
     matrix = as_matrix(vectors)
     return matrix.mean(axis=0) if len(matrix) else np.zeros(0)
+
+
+def unit(vector: Vector) -> npt.NDArray[np.float64]:
+    """The vector scaled to length one (a zero vector stays zero)."""
+    v = np.asarray(vector, dtype=np.float64)
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm else v

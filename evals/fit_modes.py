@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from assistant.answering.modes import CUE_FEATURES, MODE_PARAMS_PATH, MODES, VECTOR_FEATURES, ModeModel, cues, unit
+from assistant.answering.modes import CUE_FEATURES, MODE_PARAMS_PATH, MODES, VECTOR_FEATURES, ModeModel, cues
 from assistant.answering.scorer import fit_logistic
 from assistant.config import load_settings
 from assistant.errors import InputError
 from assistant.index.embed import build_embedder
 from assistant.runtime import prepare_runtime
+from assistant.vectors import unit
 
 TYPE_MODES = {"lookup": "ask", "followup": "ask", "comparative": "compare", "subtopic": "summarise"}
 L2 = 1.0

@@ -23,6 +23,7 @@ import numpy as np
 from assistant.answering.scorer import EvidenceModel
 from assistant.models import Mode
 from assistant.text.names import names
+from assistant.vectors import unit
 
 MODES: tuple[Mode, ...] = ("ask", "compare", "summarise")
 MODE_PARAMS_PATH = Path(__file__).with_name("mode_params.json")
@@ -60,12 +61,6 @@ def cues(question: str) -> np.ndarray:
             float(_paired(question, found)),
         ]
     )
-
-
-def unit(vector: Sequence[float] | np.ndarray) -> np.ndarray:
-    v = np.asarray(vector, dtype=np.float64)
-    norm = float(np.linalg.norm(v))
-    return v / norm if norm else v
 
 
 @dataclass(frozen=True)
