@@ -14,7 +14,6 @@ refusal bar, beside that bar alone. `--check` files are scored once with the fin
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import sys
@@ -32,6 +31,7 @@ from assistant.answering.relevance import refusal_reason
 from assistant.answering.scorer import EvidenceModel, fit_logistic
 from assistant.config import load_settings
 from assistant.runtime import prepare_runtime
+from evals.fit_args import fit_parser
 
 # The planner refuses a direct answer when either the evidence bar or this model does, so the bar is chosen on both
 # together: the one that makes the fewest expected mistakes (an answerable question refused, an unanswerable one
@@ -131,10 +131,8 @@ def cross_validate(rows: Rows) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m evals.fit_lookups", description=__doc__.splitlines()[0])
-    p.add_argument("files", nargs="+", type=Path, help="labelled question files to fit on (lookup and unanswerable rows)")
-    p.add_argument("--check", nargs="*", type=Path, default=[], help="question files scored once, never fitted on")
-    p.add_argument("--write", action="store_true", help=f"store the model in {LOOKUP_PARAMS_PATH.name}")
+    files = "labelled question files to fit on (lookup and unanswerable rows)"
+    p = fit_parser("python -m evals.fit_lookups", __doc__, LOOKUP_PARAMS_PATH, files)
     args = p.parse_args(argv)
     rows = collect(args.files)
     judged = rows.only(rows.specific)

@@ -12,7 +12,6 @@ model fitted on everything, and never fitted on. `--write` stores the model in a
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import sys
@@ -29,6 +28,7 @@ from assistant.errors import InputError
 from assistant.index.embed import build_embedder
 from assistant.runtime import prepare_runtime
 from assistant.vectors import unit
+from evals.fit_args import fit_parser
 
 TYPE_MODES = {"lookup": "ask", "followup": "ask", "comparative": "compare", "subtopic": "summarise"}
 L2 = 1.0
@@ -112,10 +112,7 @@ def cross_validate(questions: Sequence[str], cue_rows: np.ndarray, vectors: np.n
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m evals.fit_modes", description=__doc__.splitlines()[0])
-    p.add_argument("files", nargs="+", type=Path, help="labelled question files to fit on")
-    p.add_argument("--check", nargs="*", type=Path, default=[], help="question files scored once, never fitted on")
-    p.add_argument("--write", action="store_true", help=f"store the model in {MODE_PARAMS_PATH.name}")
+    p = fit_parser("python -m evals.fit_modes", __doc__, MODE_PARAMS_PATH, "labelled question files to fit on")
     args = p.parse_args(argv)
     settings = load_settings()
     prepare_runtime(settings)
