@@ -13,7 +13,7 @@ from assistant.answering.evidence import EvidenceBuilder
 from assistant.answering.modes import resolve_mode
 from assistant.answering.plan import Plan, Request
 from assistant.answering.prompts import rewrite_messages
-from assistant.answering.relevance import refusal_reason
+from assistant.answering.relevance import closest_first, refusal_reason
 from assistant.answering.rewrite import accept_rewrite, offline_rewrite
 from assistant.answering.scorer import EvidenceModel, load_summary_bars
 from assistant.answering.strategies import Query, Strategy
@@ -77,7 +77,7 @@ class Planner:
             standalone,
             strategy.mode,
             tuple(hits),
-            tuple(evidence if not reason else sorted(pool, key=lambda e: -e.best)),
+            tuple(evidence if not reason else closest_first(asked, pool)),
             bool(reason),
             reason,
             rows,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from assistant.answering.asking import NAME_TOKEN, is_name
+from assistant.answering.scorer import holds_token
 from assistant.models import Evidence
 
 # Whole words that phrase a request for an overview ("What does the collection say about ..."): searching with them
@@ -37,3 +39,15 @@ def refusal_reason(evidence: Sequence[Evidence], missing: Sequence[str], refusal
     if best < refusal_bar:
         return f"no sentence of the closest abstracts answers it (best evidence probability {best:.2f} < {refusal_bar:.2f})"
     return ""
+
+
+def closest_first(question: str, pool: Sequence[Evidence]) -> list[Evidence]:
+    """A refusal's papers, closest first: those holding more of the question's names (the paper a near miss asks
+    about, "How many parameters does CoEdIT have?"), then by best sentence probability."""
+    asked = {t for t in NAME_TOKEN.findall(question) if is_name(t)}
+
+    def held(ev: Evidence) -> int:
+        text = f"{ev.title} {ev.abstract}"
+        return sum(holds_token(t, text) for t in asked)
+
+    return sorted(pool, key=lambda e: (-held(e), -e.best))
