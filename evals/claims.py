@@ -111,6 +111,11 @@ def beir_claims(folder: Path, split: str) -> list[Question]:
             for q, text in data.queries.items()]  # fmt: skip
 
 
+def as_typed(question: str) -> str:
+    """The claim as a user might paste it, a plain statement: "Is it true that X?" -> "X." (no claim check then)."""
+    return question.removeprefix("Is it true that ").removesuffix("?") + "."
+
+
 def evaluate_claims(args: ARGS, settings: Settings) -> dict[str, Any]:
     from assistant import build_assistant
 
@@ -126,7 +131,7 @@ def evaluate_claims(args: ARGS, settings: Settings) -> dict[str, Any]:
     for i in sorted(int(i) for i in chosen):
         assistant.evidence.model = models[folds[i]] if models else committed
         assistant.evidence.claims = claim_models[folds[i]] if claim_models else committed_claims
-        answer = assistant.ask(claims[i].text, mode="ask")
+        answer = assistant.ask(as_typed(claims[i].text) if args.as_typed else claims[i].text, mode="ask")
         rows.append(score_claim(claims[i], answer))
     overall = summarise_unlabelled(rows) if path.is_dir() else summarise(rows)
     return {"overall": overall, "cross_validated": bool(models), "claims": rows}
@@ -151,8 +156,9 @@ def register(kinds: Any) -> None:
     c.add_argument("--split", default="test", help="with a BEIR folder: the qrels split whose queries are the claims")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.add_argument("--limit", type=int, help="a seeded random sample of N claims")
+    c.add_argument("--as-typed", action="store_true", help='ask each claim as a plain statement, not "Is it true that ...?"')
     add_arguments(c, claims_required=False)
     c.set_defaults(func=_claims, folds=0)
 
 
-__all__ = ["claim_question", "evaluate_claims", "register"]
+__all__ = ["as_typed", "claim_question", "evaluate_claims", "register"]

@@ -119,6 +119,17 @@ def test_eval_claims_reports_answer_level_figures(tiny_store: Path) -> None:
     assert overall["doc_recall"] == pytest.approx(len(answered) / 3, abs=1e-3)
 
 
+def test_a_claim_as_typed_is_a_plain_statement_and_no_claim_check() -> None:
+    from assistant.answering.answerability import is_claim_check
+    from assistant.answering.asking import asks_specific
+    from evals.claims import as_typed
+    from evals.fit_evidence import claim_question
+
+    typed = as_typed(claim_question("1 in 5 million in UK have abnormal PrP positivity."))
+    assert typed == "1 in 5 million in UK have abnormal PrP positivity."
+    assert not is_claim_check(typed) and not asks_specific(typed)  # the evidence bar alone decides it
+
+
 def test_eval_claims_names_the_bad_line(tmp_path: Path) -> None:
     bad = tmp_path / "claims.jsonl"
     bad.write_text('{"id": "1", "claim": "x", "evidence": {}, "cited_doc_ids": []}\n{"id": "2"}\n', encoding="utf-8")
