@@ -35,8 +35,8 @@ from evals.fit_args import fit_parser
 
 # The planner refuses a direct answer when either the evidence bar or this model does, so the bar is chosen on both
 # together: the one that makes the fewest expected mistakes (an answerable question refused, an unanswerable one
-# answered) when this share of questions is unanswerable, as in the public question set's make-up (4 of 40).
-UNANSWERABLE_SHARE = 0.1
+# answered) when questions are unanswerable as often as in the `--share-from` files (our question sets, written with
+# the mix of kinds users ask; the near-miss set is balanced by design, so it does not count).
 L2 = 1.0
 FOLDS, REPEATS = 5, 5
 
@@ -74,15 +74,22 @@ def collect(paths: Sequence[Path]) -> Rows:
     return Rows(np.asarray(xs), np.asarray(ys, dtype=bool), np.asarray(refused, dtype=bool), np.asarray(specific, dtype=bool))
 
 
-def fit(rows: Rows, keep: np.ndarray) -> EvidenceModel:
+def unanswerable_share(paths: Sequence[Path]) -> float:
+    """The share of unanswerable questions among all questions of the files."""
+    lines = [line for path in paths for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    types = [json.loads(line).get("type") for line in lines]
+    return sum(t == "unanswerable" for t in types) / max(1, len(types))
+
+
+def fit(rows: Rows, keep: np.ndarray, share: float) -> EvidenceModel:
     """The model on the kept rows, with the bar at which it and the evidence bar together make the fewest expected
-    mistakes at UNANSWERABLE_SHARE."""
+    mistakes when `share` of the questions are unanswerable."""
     x, y, already = rows.x[keep], rows.answerable[keep], rows.bar_refuses[keep]
     model = fit_logistic(x, y.astype(float), L2, features=LOOKUP_FEATURES)
     p = model.probability(x)
     bars = np.concatenate([[0.0], np.unique(p)])
     refused = (p[None, :] < bars[:, None]) | already[None, :]
-    cost = (1 - UNANSWERABLE_SHARE) * refused[:, y].mean(axis=1) + UNANSWERABLE_SHARE * (~refused[:, ~y]).mean(axis=1)
+    cost = (1 - share) * refused[:, y].mean(axis=1) + share * (~refused[:, ~y]).mean(axis=1)
     bar = float(bars[int(np.argmin(cost))])
     return EvidenceModel(model.features, model.mean, model.scale, model.weights, model.bias, refusal_bar=bar)
 
@@ -110,7 +117,7 @@ def _tile(rows: Rows) -> Rows:
                 np.tile(rows.specific, REPEATS))  # fmt: skip
 
 
-def cross_validate(rows: Rows) -> dict[str, Any]:
+def cross_validate(rows: Rows, share: float) -> dict[str, Any]:
     """Out-of-fold refusals pooled over REPEATS shuffles of FOLDS folds of the questions the model judges; `overall`
     over all questions, the others refused by the evidence bar alone."""
     judged = rows.only(rows.specific)
@@ -118,7 +125,7 @@ def cross_validate(rows: Rows) -> dict[str, Any]:
     for seed in range(REPEATS):
         folds = np.random.default_rng(seed).permutation(len(judged.answerable)) % FOLDS
         for f in range(FOLDS):
-            model = fit(judged, folds != f)
+            model = fit(judged, folds != f, share)
             test = folds == f
             refuses[seed, test] = model.probability(judged.x[test]) < model.refusal_bar
     pooled = scores(_tile(judged), refuses.reshape(-1))
@@ -133,14 +140,18 @@ def cross_validate(rows: Rows) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     files = "labelled question files to fit on (lookup and unanswerable rows)"
     p = fit_parser("python -m evals.fit_lookups", __doc__, LOOKUP_PARAMS_PATH, files)
+    p.add_argument("--share-from", nargs="*", type=Path, default=[],
+                   help="question files whose share of unanswerable questions the bar assumes (default: FILES)")  # fmt: skip
     args = p.parse_args(argv)
     rows = collect(args.files)
     judged = rows.only(rows.specific)
     if not judged.answerable.any() or judged.answerable.all():
         print("error: the files need answerable and unanswerable questions that ask for a number or a name", file=sys.stderr)
         return 2
-    model = fit(judged, np.ones(len(judged.answerable), dtype=bool))
-    report: dict[str, Any] = {"cv": cross_validate(rows), "refusal_bar": round(model.refusal_bar, 6)}
+    share = unanswerable_share(args.share_from or args.files)
+    model = fit(judged, np.ones(len(judged.answerable), dtype=bool), share)
+    report: dict[str, Any] = {"cv": cross_validate(rows, share), "refusal_bar": round(model.refusal_bar, 6)}
+    report["unanswerable_share"] = round(share, 4)
     report["weights"] = dict(zip(LOOKUP_FEATURES, (round(float(w), 4) for w in model.weights), strict=True))
     for path in args.check:
         held = collect([path])
@@ -149,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["command"] = "python -m evals.fit_lookups " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.write:
         provenance = {**report, "files": [str(f) for f in args.files], "date": dt.date.today().isoformat(), "l2": L2,
-                      "unanswerable_share": UNANSWERABLE_SHARE}  # fmt: skip
+                      "unanswerable_share": round(share, 4)}  # fmt: skip
         LOOKUP_PARAMS_PATH.write_text(json.dumps({"model": model.to_dict(), "provenance": provenance}, indent=1) + "\n")
     print(json.dumps(report, indent=1))
     return 0

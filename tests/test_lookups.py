@@ -61,8 +61,9 @@ def test_committed_model_is_small_and_reports_its_cross_validation() -> None:
     cv = json.loads(LOOKUP_PARAMS_PATH.read_text(encoding="utf-8"))["provenance"]["cv"]
     # Together with the evidence bar it refuses more unanswerable questions than that bar alone, at few more mistakes.
     overall = cv["overall"]
-    assert overall["unanswerable_refused"] > overall["evidence_bar"]["unanswerable_refused"] + 0.2
-    assert overall["false_refusals"] < overall["evidence_bar"]["false_refusals"] + 0.03
+    gained = overall["unanswerable_refused"] - overall["evidence_bar"]["unanswerable_refused"]
+    cost = overall["false_refusals"] - overall["evidence_bar"]["false_refusals"]
+    assert gained > 0.2 and gained > 4 * cost, overall
 
 
 def test_a_broken_parameter_file_is_named(tmp_path: Path) -> None:
