@@ -212,10 +212,24 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
     for i, line in enumerate(lines, 1):
         if line.strip():
             try:
-                out.append(json.loads(line))
+                q = json.loads(line)
             except ValueError:
                 raise InputError(f"{path}:{i}: not a JSON object") from None
+            out.append(_checked_question(q, f"{path}:{i}"))
     return out
+
+
+def _checked_question(q: object, where: str) -> dict[str, Any]:
+    """One question record, or a one-line error naming the field that is wrong."""
+    if not isinstance(q, dict):
+        raise InputError(f"{where}: not a JSON object")
+    if not isinstance(q.get("question"), str) or not q["question"].strip():
+        raise InputError(f"{where}: field 'question' must be a non-empty string")
+    for field in ("history", "gold", "acceptable", "answer_points"):
+        value = q.get(field, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(f"{where}: field {field!r} must be a list of strings (history: the earlier user questions)")
+    return q
 
 
 def score_answer(q: dict[str, Any], answer: Answer) -> dict[str, Any]:
@@ -316,8 +330,9 @@ def _fmt(value: Any) -> str:
 def _questions(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from assistant import build_assistant
 
+    questions = load_questions(Path(args.file))  # a bad file fails before the store is opened
     assistant = build_assistant(settings)
-    report = evaluate_questions(assistant, load_questions(Path(args.file)), judge=assistant.llm is not None)
+    report = evaluate_questions(assistant, questions, judge=assistant.llm is not None)
     if args.json:
         print(json.dumps(report, ensure_ascii=False), file=out)
         return 0

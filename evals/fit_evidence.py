@@ -21,8 +21,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
+from assistant.answering import asking, scorer
 from assistant.answering.scorer import FEATURES, PARAMS_PATH, DocFreqTermStats, PaperSentences, feature_matrix
 from assistant.config import Settings
+from assistant.text import sentences as sentence_code
+from assistant.text import words
 from assistant.text.sentences import sentence_spans
 from evals.claim_cv import Options, cross_validate_claims, final_claim_model
 from evals.evidence_cv import cross_validate, final_fit
@@ -31,6 +34,9 @@ if TYPE_CHECKING:
     from assistant.answering.pipeline import Assistant
     from assistant.index.embed import Embedder
     from assistant.models import PaperHit
+
+# The modules whose code computes the features: a change to any of them invalidates the cached feature table.
+FEATURE_CODE = (scorer, asking, words, sentence_code)
 
 _SPACE = re.compile(r"\s+")
 
@@ -276,7 +282,7 @@ def feature_table(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
             parts.append(("cross", extra, [off_domain(q) for q in claims[:: max(1, len(claims) // args.cross)]]))
             parts.append(("cross-cs", scifact, [off_domain(q) for q in extra_qs]))
     loaded = [(tag, *source_records(s, qs, args, tag)) for tag, s, qs in parts]
-    code = Path(feature_matrix.__code__.co_filename).read_bytes()
+    code = b"".join(Path(str(m.__file__)).read_bytes() for m in FEATURE_CODE)
     key = _digest(code, [(tag, len(recs), _digest(json.dumps(recs, sort_keys=True))) for tag, recs, _ in loaded])
     path = Path(args.cache) / f"evidence-features-{key}.npz"
     if not path.exists():

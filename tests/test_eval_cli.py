@@ -137,6 +137,15 @@ def test_eval_claims_names_the_bad_line(tmp_path: Path) -> None:
         run(["eval", "claims", str(bad), "--json"], make_settings(tmp_path))
 
 
+def test_eval_questions_names_the_bad_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "questions.jsonl"
+    turn = {"role": "user", "content": "What is B4?"}
+    bad.write_text(json.dumps({"qid": "q1", "question": "And its code?", "history": [turn]}) + "\n", encoding="utf-8")
+    code, _ = run(["eval", "questions", str(bad), "--json"], make_settings(tmp_path))
+    assert code == 2
+    assert f"{bad}:1: field 'history' must be a list of strings" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_eval_claims_takes_a_beir_split_as_unlabelled_claims(tiny_store: Path) -> None:
     from evals.evaluate import ensure_ingested

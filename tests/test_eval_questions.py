@@ -38,11 +38,11 @@ def test_report_shape(report: dict[str, Any]) -> None:
 
 
 # The gate holds the figures measured with the committed models (docs/benchmarks.md), so a change that loses ground
-# fails. Lookup precision and recall@5 gate at issue 10's targets. Subtopic citation recall (target 0.85), overall
-# precision (target 0.90), unanswerable refusals (target 4 of 4) and false refusals (target none) are not met, and
-# their floors sit at today's figures: overview questions routed to summaries cite whole subtopics, which the gold
-# lists only sample (summary precision about 0.47); the lookup model refuses near misses that ask for a number or a
-# name, and also one long lookup ("how well").
+# fails. Lookup precision, recall@5 and unanswerable refusals (4 of 4) gate at issue 10's targets. Subtopic citation
+# recall (target 0.85), overall precision (target 0.90) and false refusals (target none) are not met, and their floors
+# sit at today's figures: overview questions routed to summaries cite whole subtopics, which the gold lists only sample
+# (summary precision about 0.47); the lookup model refuses near misses that ask for a number or a name, and also one
+# long lookup ("how well").
 
 
 @pytest.mark.slow
@@ -59,14 +59,14 @@ def test_subtopic_citation_recall(report: dict[str, Any]) -> None:
 @pytest.mark.slow
 def test_refusals(report: dict[str, Any]) -> None:
     unanswerable = report["by_type"]["unanswerable"]
-    assert unanswerable["refused"] >= 3, "at least 3 of the 4 unanswerable questions must be refused"
+    assert unanswerable["refused"] >= 4, "all 4 unanswerable questions must be refused"
     assert report["overall"]["false_refusals"] <= 1, [q["qid"] for q in report["questions"] if q["false_refusals"]]
 
 
 @pytest.mark.slow
 def test_citation_precision(report: dict[str, Any]) -> None:
     assert report["by_type"]["lookup"]["citation_precision"] >= 0.95
-    assert report["overall"]["citation_precision"] >= 0.86
+    assert report["overall"]["citation_precision"] >= 0.89
 
 
 @pytest.mark.slow

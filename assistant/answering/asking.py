@@ -13,16 +13,24 @@ if TYPE_CHECKING:
 
 # A token naming a thing: a capital or digit after its first character (B4, CoGEX, GPT-4, IL-6, PrP).
 NAME_TOKEN = re.compile(r"\b[A-Za-z0-9]+(?:[-.][A-Za-z0-9]+)*\b")
-_QUANTITY_HEAD = "percentage|proportion|fraction|share|size|number|amount|rate|accuracy|score|count|cost|speed"
+_QUANTITY_HEAD = "percentage|proportion|fraction|share|size|number|amount|rate|ratio|factor|accuracy|score|count|cost|speed"
+# Up to two modifiers before the head noun, hyphens and symbols included ("what ImageNet top-1 accuracy", "what pass@1
+# score"), none a closed-class word (auxiliary, article, preposition), so the noun phrase never runs across a verb or
+# clause ("which papers have language models ..."). Not the stopword list: that holds content words such as "new".
+_CLOSED = (
+    "is|are|was|were|be|been|do|does|did|have|has|had|can|could|would|should|will|may|might"
+    "|a|an|the|of|in|on|for|to|by|with|and|or"
+)
+_MODIFIERS = rf"(?:(?!(?:{_CLOSED})\b)[\w@.+-]+ ){{0,2}}"
 # Answer types by question word (a taxonomy, not a word list tuned on questions): how + a measurable
 # adjective, or what/which + a quantity noun, asks for a number; what/which + an entity noun, or who, a name.
 _ASKS_NUMBER = re.compile(
     rf"\bhow (?:many|much|large|big|small|long|fast|often|high|low|far|old|accurate|well)\b"
-    rf"|\b(?:what|which)(?: is| are| was| were)?(?: the| its| their)? (?:\w+ )?(?:{_QUANTITY_HEAD})\b",
+    rf"|\b(?:what|which)(?: is| are| was| were)?(?: the| its| their)? {_MODIFIERS}(?:{_QUANTITY_HEAD})\b",
     re.IGNORECASE,
 )
 _ENTITY_HEAD = "dataset|datasets|benchmark|benchmarks|corpus|model|models|metric|metrics|language|languages|tool|library|name"
-_ASKS_NAME = re.compile(rf"\bwho\b|\b(?:what|which)(?: is| are)?(?: the)? (?:\w+ )?(?:{_ENTITY_HEAD})\b", re.IGNORECASE)
+_ASKS_NAME = re.compile(rf"\bwho\b|\b(?:what|which)(?: is| are)?(?: the)? {_MODIFIERS}(?:{_ENTITY_HEAD})\b", re.IGNORECASE)
 _DEFINITION = re.compile(r"^\s*what (?:is|are|does) ([A-Za-z0-9][\w.-]*)\b(?:[?]| do\b| mean\b|\s*$)", re.IGNORECASE)
 
 
