@@ -53,3 +53,12 @@ def unit(vector: Vector) -> npt.NDArray[np.float64]:
     v = np.asarray(vector, dtype=np.float64)
     norm = float(np.linalg.norm(v))
     return v / norm if norm else v
+
+
+def units(vectors: Matrix) -> npt.NDArray[np.float64]:
+    """Each row scaled to length one (zero rows stay zero)."""
+    matrix = as_matrix(vectors)
+    if not matrix.size:
+        return matrix
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms > 0, norms, 1.0)

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant import vectors
 from assistant.config import Settings
 from assistant.errors import AssistantError, InputError
 from assistant.models import Chunk, Paper
@@ -163,10 +164,9 @@ class HashEmbedder:
         if hits:
             index, sign = zip(*hits, strict=True)
             vector = np.asarray(np.bincount(index, weights=sign, minlength=self._dim), dtype=np.float64)
-        norm = float(np.linalg.norm(vector))
-        if norm == 0.0:  # no content word: a fixed unit vector, since Chroma's cosine of a zero vector is undefined
-            vector[0], norm = 1.0, 1.0
-        out: list[float] = (vector / norm).tolist()
+        if not vector.any():  # no content word: a fixed unit vector, since Chroma's cosine of a zero vector is undefined
+            vector[0] = 1.0
+        out: list[float] = vectors.unit(vector).tolist()
         return out
 
 

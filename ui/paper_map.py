@@ -12,7 +12,7 @@ import numpy.typing as npt
 from assistant.answering.themes import group_themes
 from assistant.errors import StoreError
 from assistant.models import Answer, Evidence
-from assistant.vectors import as_matrix, mean
+from assistant.vectors import as_matrix, mean, units
 
 if TYPE_CHECKING:
     from assistant.index.store import ChunkStore
@@ -85,7 +85,7 @@ def project(vectors: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 def kmeans(vectors: npt.NDArray[np.float64], k: int, rounds: int = 25) -> npt.NDArray[np.int64]:
     """Cluster of each row by spherical k-means, seeded by k-means++ with a fixed seed so that reruns agree."""
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    unit = units(vectors)
     rng = np.random.default_rng(0)
     centres = [unit[int(np.argmax(unit @ unit.mean(axis=0)))]]
     while len(centres) < k:
