@@ -81,6 +81,19 @@ def unanswerable_share(paths: Sequence[Path]) -> float:
     return sum(t == "unanswerable" for t in types) / max(1, len(types))
 
 
+def _plateau_middle(bars: np.ndarray, cost: np.ndarray) -> float:
+    """The middle of the run of lowest-cost bars: any bar in (bars[i-1], bars[i]] refuses the same training questions
+    as bars[i], so the middle of that interval keeps the furthest from every training question, where a bar at a
+    training question's own probability would let one a hair above it through."""
+    best = np.flatnonzero(np.isclose(cost, cost.min()))
+    first = int(best[0])
+    last = first
+    while last + 1 < len(cost) and np.isclose(cost[last + 1], cost.min()):
+        last += 1
+    low = float(bars[first - 1]) if first > 0 else 0.0
+    return (low + float(bars[last])) / 2
+
+
 def fit(rows: Rows, keep: np.ndarray, share: float) -> EvidenceModel:
     """The model on the kept rows, with the bar at which it and the evidence bar together make the fewest expected
     mistakes when `share` of the questions are unanswerable."""
@@ -90,7 +103,7 @@ def fit(rows: Rows, keep: np.ndarray, share: float) -> EvidenceModel:
     bars = np.concatenate([[0.0], np.unique(p)])
     refused = (p[None, :] < bars[:, None]) | already[None, :]
     cost = (1 - share) * refused[:, y].mean(axis=1) + share * (~refused[:, ~y]).mean(axis=1)
-    bar = float(bars[int(np.argmin(cost))])
+    bar = _plateau_middle(bars, cost)
     return EvidenceModel(model.features, model.mean, model.scale, model.weights, model.bias, refusal_bar=bar)
 
 
