@@ -45,6 +45,17 @@ def test_comparison_table_holds_exactly_the_two_named_papers(sample_settings: Se
 
 
 @pytest.mark.slow
+def test_a_hyphenated_name_is_one_subject(sample_settings: Settings) -> None:
+    # "LLM" inside "Duo-LLM" once resolved to a third paper ("Fine Tuning LLM for Enterprise ...").
+    answer = ask(sample_settings, "How do PHATGOOSE and Duo-LLM route tokens?")
+    titles = [row["Paper"] for row in answer["table"]]
+    assert len(titles) == 2, titles
+    assert any(t.startswith("Learning to Route Among Specialized Experts") for t in titles)  # PHATGOOSE
+    assert any(t.startswith("Duo-LLM") for t in titles)
+    assert {c["title"] for c in answer["citations"]} == set(titles)
+
+
+@pytest.mark.slow
 def test_a_name_no_paper_describes_is_reported(sample_settings: Settings) -> None:
     answer = ask(sample_settings, "Compare CoGEX and LangChain")
     assert "No paper in the collection describes LangChain" in answer["answer"]

@@ -17,7 +17,12 @@ def fold(text: str) -> str:
 
 
 def names(text: str) -> list[str]:
-    """The names `text` mentions, in reading order, each once."""
+    """The names `text` mentions, in reading order, each once; a part of a longer name ("Math" in "DART-Math", "LLM"
+    in "Duo-LLM") is not a name of its own."""
     text = text.strip()
-    found = sorted((m.start(1), m.group(1)) for pattern in (_MIXED, _CAPITAL) for m in pattern.finditer(text))
-    return list(dict.fromkeys(name for _, name in found))
+    spans = {(m.start(1), m.end(1), m.group(1)) for pattern in (_MIXED, _CAPITAL) for m in pattern.finditer(text)}
+    kept: list[tuple[int, int, str]] = []
+    for start, end, name in sorted(spans, key=lambda s: (s[0], -s[1])):
+        if not any(s <= start and end <= e for s, e, _ in kept):
+            kept.append((start, end, name))
+    return list(dict.fromkeys(name for _, _, name in kept))
