@@ -56,6 +56,16 @@ def test_a_hyphenated_name_is_one_subject(sample_settings: Settings) -> None:
 
 
 @pytest.mark.slow
+def test_a_name_in_one_abstract_only_is_resolved(sample_settings: Settings) -> None:
+    # "AlgoPerf" is in one abstract and no title; the fused search for the bare name ranked that paper below 10.
+    answer = ask(sample_settings, "Which optimizers were compared in the Lion paper and in the AlgoPerf benchmark paper?")
+    titles = [row["Paper"] for row in answer["table"]]
+    assert "Benchmarking Neural Network Training Algorithms" in titles, titles
+    assert any(t.startswith("Symbolic Discovery of Optimization Algorithms") for t in titles)
+    assert len(titles) == 2
+
+
+@pytest.mark.slow
 def test_a_name_no_paper_describes_is_reported(sample_settings: Settings) -> None:
     answer = ask(sample_settings, "Compare CoGEX and LangChain")
     assert "No paper in the collection describes LangChain" in answer["answer"]

@@ -36,15 +36,21 @@ def _mentions(name: str, text: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(fold(name))}(?![\w-])", fold(text), re.IGNORECASE) is not None
 
 
+def _named(name: str, hits: Sequence[PaperHit]) -> PaperHit | None:
+    """The first hit whose title holds the name, else the first whose abstract does."""
+    in_title = next((h for h in hits if _mentions(name, h.title)), None)
+    return in_title or next((h for h in hits if _mentions(name, h.abstract)), None)
+
+
 def resolve(retriever: Retriever, question: str, filters: Filters | None) -> Subjects:
     """Each name in the question resolved to one paper: a title that holds it, else an abstract, else none."""
     found: list[PaperHit] = []
     missing: list[str] = []
     for name in names(question):
-        hits = retriever.search(name, SEARCH_DEPTH, filters)
-        pick = next((h for h in hits if _mentions(name, h.title)), None) or next(
-            (h for h in hits if _mentions(name, h.abstract)), None
-        )
+        pick = _named(name, retriever.search(name, SEARCH_DEPTH, filters))
+        if pick is None:
+            # A name in one abstract only ("AlgoPerf") can rank below the fused top 10; BM25 alone finds it.
+            pick = _named(name, retriever.lexical_papers(name, SEARCH_DEPTH, filters))
         if pick is None:
             missing.append(name)
         elif all(pick.paper_id != h.paper_id for h in found):

@@ -201,6 +201,11 @@ class Retriever:
         rows = [(p, scores[p.chunk_id]) for p in passages if not filters or filters.match(p.metadata)]
         return rows[:n]
 
+    def lexical_papers(self, query: str, k: int, filters: Filters | None = None) -> list[PaperHit]:
+        """The k best papers by chunk BM25 alone: every paper holding a rare term such as a name, which fusion with
+        dense scores can outvote (a bare name's embedding says little)."""
+        return fuse([], self.bm25(query, self.params.candidates, filters), self.params)[:k]
+
     def _dense_ranked(self, vector: Sequence[float], n: int) -> list[tuple[str, str, float]]:
         """Nearest chunk ids and cosine similarities only: fetching 100 chunks' metadata costs more than the search."""
         return [(cid, _paper_of(cid), sim) for cid, sim in self.store.nearest(vector, n)]
