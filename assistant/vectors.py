@@ -56,9 +56,10 @@ def unit(vector: Vector) -> npt.NDArray[np.float64]:
 
 
 def units(vectors: Matrix) -> npt.NDArray[np.float64]:
-    """Each row scaled to length one (zero rows stay zero)."""
+    """Each row scaled to length one (zero rows stay zero); one vector is one row."""
     matrix = as_matrix(vectors)
     if not matrix.size:
         return matrix
+    matrix = np.atleast_2d(matrix)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms > 0, norms, 1.0)

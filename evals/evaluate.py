@@ -225,10 +225,13 @@ def _checked_question(q: object, where: str) -> dict[str, Any]:
         raise InputError(f"{where}: not a JSON object")
     if not isinstance(q.get("question"), str) or not q["question"].strip():
         raise InputError(f"{where}: field 'question' must be a non-empty string")
+    if not isinstance(q.get("type", ""), str):
+        raise InputError(f"{where}: field 'type' must be a string")
     for field in ("history", "gold", "acceptable", "answer_points"):
         value = q.get(field, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise InputError(f"{where}: field {field!r} must be a list of strings (history: the earlier user questions)")
+            hint = " (the earlier user questions)" if field == "history" else ""
+            raise InputError(f"{where}: field {field!r} must be a list of strings{hint}")
     return q
 
 

@@ -26,7 +26,6 @@ from assistant.answering.scorer import FEATURES, PARAMS_PATH, DocFreqTermStats, 
 from assistant.config import Settings
 from assistant.text import sentences as sentence_code
 from assistant.text import words
-from assistant.text.sentences import sentence_spans
 from evals.claim_cv import Options, cross_validate_claims, final_claim_model
 from evals.evidence_cv import cross_validate, final_fit
 
@@ -35,8 +34,8 @@ if TYPE_CHECKING:
     from assistant.index.embed import Embedder
     from assistant.models import PaperHit
 
-# The modules whose code computes the features: a change to any of them invalidates the cached feature table.
-FEATURE_CODE = (scorer, asking, words, sentence_code)
+# The code that computes the features (this module splits the sentences) and the embedding model key the feature cache.
+FEATURE_CODE = (scorer, asking, words, sentence_code, sys.modules[__name__])
 
 _SPACE = re.compile(r"\s+")
 
@@ -57,7 +56,7 @@ def overlap_labels(abstract: str, gold: Sequence[str]) -> list[int]:
 
     Gold sentences come from another splitter (SciFact's, or a person's copy), so spans are matched by overlap.
     """
-    spans = sentence_spans(abstract) or [(0, len(abstract))]
+    spans = sentence_code.sentence_spans(abstract) or [(0, len(abstract))]
     gold_spans = []
     for g in gold:
         at = abstract.find(_norm(g))
@@ -147,7 +146,7 @@ class SentenceVectors:
             group, size = [], 0
             while todo and size < batch:
                 pid, abstract = todo.pop()
-                texts = [abstract[s:e] for s, e in sentence_spans(abstract) or [(0, len(abstract))]]
+                texts = [abstract[s:e] for s, e in sentence_code.sentence_spans(abstract) or [(0, len(abstract))]]
                 group.append((pid, abstract, texts))
                 size += len(texts)
             vectors = np.asarray(self.embedder.embed([t for _, _, ts in group for t in ts]), dtype=np.float32)
@@ -234,7 +233,7 @@ def features_for(records: Sequence[dict[str, Any]], stats: DocFreqTermStats, vec
     for r in records:
         papers = []
         for p in r["papers"]:
-            spans = sentence_spans(p["abstract"]) or [(0, len(p["abstract"]))]
+            spans = sentence_code.sentence_spans(p["abstract"]) or [(0, len(p["abstract"]))]
             sentences = tuple(p["abstract"][s:e] for s, e in spans)
             papers.append(PaperSentences(p["paper_id"], p["title"], p["score"], p["dense"], sentences,
                                          vectors.get(p["paper_id"], p["abstract"])))  # fmt: skip
@@ -283,7 +282,8 @@ def feature_table(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
             parts.append(("cross-cs", scifact, [off_domain(q) for q in extra_qs]))
     loaded = [(tag, *source_records(s, qs, args, tag)) for tag, s, qs in parts]
     code = b"".join(Path(str(m.__file__)).read_bytes() for m in FEATURE_CODE)
-    key = _digest(code, [(tag, len(recs), _digest(json.dumps(recs, sort_keys=True))) for tag, recs, _ in loaded])
+    inputs = [(tag, len(recs), _digest(json.dumps(recs, sort_keys=True))) for tag, recs, _ in loaded]
+    key = _digest(code, base.embedding_model, inputs)
     path = Path(args.cache) / f"evidence-features-{key}.npz"
     if not path.exists():
         vectors = SentenceVectors(Path(args.cache), build_embedder(base))

@@ -81,10 +81,10 @@ def unanswerable_share(paths: Sequence[Path]) -> float:
     return sum(t == "unanswerable" for t in types) / max(1, len(types))
 
 
-def _plateau_middle(bars: np.ndarray, cost: np.ndarray) -> float:
-    """The middle of the run of lowest-cost bars: any bar in (bars[i-1], bars[i]] refuses the same training questions
-    as bars[i], so the middle of that interval keeps the furthest from every training question, where a bar at a
-    training question's own probability would let one a hair above it through."""
+def plateau_middle(bars: np.ndarray, cost: np.ndarray) -> float:
+    """The middle of the run of lowest-cost bars. A bar refuses the questions whose probability is below it, so every
+    bar in (bars[first - 1], bars[last]] refuses the same training questions; its middle keeps the furthest from the
+    two training probabilities that bound it, where a bar on one of them would flip a new question a hair below it."""
     best = np.flatnonzero(np.isclose(cost, cost.min()))
     first = int(best[0])
     last = first
@@ -103,7 +103,7 @@ def fit(rows: Rows, keep: np.ndarray, share: float) -> EvidenceModel:
     bars = np.concatenate([[0.0], np.unique(p)])
     refused = (p[None, :] < bars[:, None]) | already[None, :]
     cost = (1 - share) * refused[:, y].mean(axis=1) + share * (~refused[:, ~y]).mean(axis=1)
-    bar = _plateau_middle(bars, cost)
+    bar = plateau_middle(bars, cost)
     return EvidenceModel(model.features, model.mean, model.scale, model.weights, model.bias, refusal_bar=bar)
 
 

@@ -41,8 +41,8 @@ def test_report_shape(report: dict[str, Any]) -> None:
 # fails. Lookup precision, recall@5 and unanswerable refusals (4 of 4) gate at issue 10's targets. Subtopic citation
 # recall (target 0.85), overall precision (target 0.90) and false refusals (target none) are not met, and their floors
 # sit at today's figures: overview questions routed to summaries cite whole subtopics, which the gold lists only sample
-# (summary precision about 0.47); the lookup model refuses near misses that ask for a number or a name, and also one
-# long lookup ("how well").
+# (summary precision about 0.47); the one answerable question refused is a long lookup that asks "how well", which the
+# lookup model judges.
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ from assistant.answering.asking import asks_specific
 from assistant.answering.lookups import LOOKUP_FEATURES, LOOKUP_PARAMS_PATH, load_lookup_model, lookup_features, measure
 from assistant.answering.scorer import DocFreqTermStats
 from assistant.models import Evidence, Sentence
+from evals.fit_lookups import plateau_middle
 
 ABSTRACT = "CoEdIT is a text editing model. It is 60x smaller than the largest models it competes with."
 STATS = DocFreqTermStats.from_texts([ABSTRACT, "A survey of program synthesis.", "Lion is an optimizer."])
@@ -47,6 +48,41 @@ def test_only_questions_asking_for_a_number_or_a_name_are_judged() -> None:
     assert asks_specific("Which dataset does CodeDPO train on?")
     assert not asks_specific("Lion uses less memory than Adam.")  # a statement keeps the evidence bar alone
     assert not asks_specific("How does CoGEX use pseudo-code?")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What ImageNet top-1 accuracy did the models found with PyGlove reach?",  # two modifiers, one hyphenated
+        "What pass@1 score does RethinkMCTS get?",
+        "Which pretrained base model is CoEdIT fine-tuned from?",
+        "What in-domain accuracy does it reach?",  # "in-domain" is a modifier, not the preposition "in"
+        "What new score did they add?",  # one modifier may be any open-class word
+        "By what factor does caching speed up the search?",
+    ],
+)
+def test_the_head_noun_may_follow_up_to_two_modifiers(question: str) -> None:
+    assert asks_specific(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which papers report accuracy on MMLU?",  # "papers" asks for papers; the stopword test keeps the clause out
+        "Which work fine-tunes models on narrowly defined sub-tasks?",
+        "Which method improves accuracy most?",
+        "What factor drives the speed-up?",  # a cause, not a figure
+    ],
+)
+def test_a_clause_is_no_noun_phrase(question: str) -> None:
+    assert not asks_specific(question)
+
+
+def test_the_bar_sits_in_the_middle_of_the_lowest_cost_interval() -> None:
+    bars = np.asarray([0.0, 0.1, 0.3, 0.4, 0.8])
+    assert plateau_middle(bars, np.asarray([0.5, 0.4, 0.2, 0.2, 0.3])) == pytest.approx((0.1 + 0.4) / 2)
+    assert plateau_middle(bars, np.asarray([0.5, 0.4, 0.3, 0.3, 0.1])) == pytest.approx((0.4 + 0.8) / 2)
+    assert plateau_middle(bars, np.full(5, 0.2)) == pytest.approx(0.8 / 2)
 
 
 def test_no_evidence_reads_as_nothing_stated() -> None:

@@ -12,6 +12,7 @@ def test_units_scales_rows_and_keeps_zero_rows() -> None:
     out = units([[3.0, 4.0], [0.0, 0.0], [0.0, -2.0]])
     assert np.allclose(out, [[0.6, 0.8], [0.0, 0.0], [0.0, -1.0]])
     assert units([]).size == 0
+    assert np.allclose(units([0.0, 2.0]), [[0.0, 1.0]])
 
 
 def test_kmeans_separates_directions_not_lengths() -> None:

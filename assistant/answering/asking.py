@@ -6,26 +6,32 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from assistant.text.words import stems
+from assistant.text.words import STOPWORDS, stems
 
 if TYPE_CHECKING:
     from assistant.answering.scorer import TermStats
 
 # A token naming a thing: a capital or digit after its first character (B4, CoGEX, GPT-4, IL-6, PrP).
 NAME_TOKEN = re.compile(r"\b[A-Za-z0-9]+(?:[-.][A-Za-z0-9]+)*\b")
-_QUANTITY_HEAD = "percentage|proportion|fraction|share|size|number|amount|rate|ratio|factor|accuracy|score|count|cost|speed"
-# Up to two modifiers before the head noun, hyphens and symbols included ("what ImageNet top-1 accuracy", "what pass@1
-# score"), none a closed-class word (auxiliary, article, preposition), so the noun phrase never runs across a verb or
-# clause ("which papers have language models ..."). Not the stopword list: that holds content words such as "new".
+_QUANTITY_HEAD = "percentage|proportion|fraction|share|size|number|amount|rate|ratio|accuracy|score|count|cost|speed"
+_TOKEN = r"[\w@.+-]+"
+_END = r"(?![\w@.+-])"  # a whole token: "in-domain" is no "in"
+# Closed-class words (auxiliaries, articles, prepositions) never modify the head noun.
 _CLOSED = (
     "is|are|was|were|be|been|do|does|did|have|has|had|can|could|would|should|will|may|might"
     "|a|an|the|of|in|on|for|to|by|with|and|or"
 )
-_MODIFIERS = rf"(?:(?!(?:{_CLOSED})\b)[\w@.+-]+ ){{0,2}}"
+_NOT_CLOSED = rf"(?!(?:{_CLOSED}){_END})"
+_NOT_STOP = rf"(?!(?:{_CLOSED}|{'|'.join(sorted(STOPWORDS))}){_END})"
+# Before the head noun: one open-class modifier ("what new score"), or two when neither is a stopword, hyphens and
+# symbols included ("what ImageNet top-1 accuracy", "what pass@1 score", "which pretrained base model"). The stopword
+# test keeps most clauses out ("which papers report accuracy", "which work fine-tunes models"), though a plain verb
+# can still pass as a modifier.
+_MODIFIERS = rf"(?:{_NOT_STOP}{_TOKEN} {_NOT_STOP}{_TOKEN} |{_NOT_CLOSED}{_TOKEN} )?"
 # Answer types by question word (a taxonomy, not a word list tuned on questions): how + a measurable
 # adjective, or what/which + a quantity noun, asks for a number; what/which + an entity noun, or who, a name.
 _ASKS_NUMBER = re.compile(
-    rf"\bhow (?:many|much|large|big|small|long|fast|often|high|low|far|old|accurate|well)\b"
+    rf"\bhow (?:many|much|large|big|small|long|fast|often|high|low|far|old|accurate|well)\b|\bby what factor\b"
     rf"|\b(?:what|which)(?: is| are| was| were)?(?: the| its| their)? {_MODIFIERS}(?:{_QUANTITY_HEAD})\b",
     re.IGNORECASE,
 )
