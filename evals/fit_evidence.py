@@ -28,6 +28,7 @@ from assistant.text import sentences as sentence_code
 from assistant.text import words
 from evals.claim_cv import Options, cross_validate_claims, final_claim_model
 from evals.evidence_cv import cross_validate, final_fit
+from evals.fit_cache import code_digest, digest, records_key
 
 if TYPE_CHECKING:
     from assistant.answering.pipeline import Assistant
@@ -42,10 +43,6 @@ _SPACE = re.compile(r"\s+")
 
 def _norm(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
-
-
-def _digest(*parts: object) -> str:
-    return hashlib.sha1(json.dumps([str(p) for p in parts]).encode()).hexdigest()[:12]
 
 
 # -- labels -------------------------------------------------------------------------------------------
@@ -197,7 +194,7 @@ def source_records(
     """Records and term statistics for one question source, from the cache when the inputs are unchanged."""
     from assistant import build_assistant
 
-    key = _digest(tag, [q.__dict__ for q in questions], settings.chroma_path, settings.collection, args.k)
+    key = records_key(tag, [q.__dict__ for q in questions], settings, args.k)
     path = Path(args.cache) / f"evidence-records-{tag}-{key}.json"
     if path.exists():
         data = json.loads(path.read_text())
@@ -281,9 +278,8 @@ def feature_table(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
             parts.append(("cross", extra, [off_domain(q) for q in claims[:: max(1, len(claims) // args.cross)]]))
             parts.append(("cross-cs", scifact, [off_domain(q) for q in extra_qs]))
     loaded = [(tag, *source_records(s, qs, args, tag)) for tag, s, qs in parts]
-    code = b"".join(Path(str(m.__file__)).read_bytes() for m in FEATURE_CODE)
-    inputs = [(tag, len(recs), _digest(json.dumps(recs, sort_keys=True))) for tag, recs, _ in loaded]
-    key = _digest(code, base.embedding_model, inputs)
+    inputs = [(tag, len(recs), digest(json.dumps(recs, sort_keys=True))) for tag, recs, _ in loaded]
+    key = digest(code_digest(FEATURE_CODE), base.embedding_model, inputs)
     path = Path(args.cache) / f"evidence-features-{key}.npz"
     if not path.exists():
         vectors = SentenceVectors(Path(args.cache), build_embedder(base))
