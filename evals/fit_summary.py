@@ -20,7 +20,7 @@ import numpy as np
 
 from assistant import build_assistant
 from assistant.answering.relevance import topic_query
-from assistant.answering.scorer import PARAMS_PATH
+from assistant.answering.scorer import PARAMS_PATH, floor6
 from assistant.answering.strategies import SUMMARY_POOL, Query
 from assistant.config import Settings, load_settings
 from assistant.runtime import prepare_runtime
@@ -76,7 +76,8 @@ def summary_refusal(args: argparse.Namespace) -> dict[str, Any]:
     base = load_settings()
     on_topic = np.sort(best_evidence(base, args.files))
     bar = float(on_topic[int(np.floor(MAX_FALSE_REFUSALS * len(on_topic)))])
-    report: dict[str, Any] = {"refusal_bar": round(bar, 6), "refused_on_topic": round(float(np.mean(on_topic < bar)), 4)}
+    bar = floor6(bar)
+    report: dict[str, Any] = {"refusal_bar": bar, "refused_on_topic": round(float(np.mean(on_topic < bar)), 4)}
     if args.cross_chroma_path:
         other = base.model_copy(update={"chroma_path": args.cross_chroma_path, "index_dir": args.cross_index_dir,
                                         "collection": args.cross_collection})  # fmt: skip

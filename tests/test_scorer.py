@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -145,3 +146,11 @@ def test_passing_applies_the_bar_and_the_share_of_the_best_paper() -> None:
     assert [e.paper_id for e in passing(pool, 0.1)] == ["a", "b", "d"]
     assert [e.paper_id for e in passing(pool, 0.1, ratio=0.3)] == ["a", "b"]  # 0.2 < 0.3 * 0.9
     assert [e.paper_id for e in passing(pool, 0.95, ratio=0.5)] == ["a"]  # the best paper always
+
+
+def test_a_stored_bar_never_rounds_up_past_the_question_it_must_pass() -> None:
+    # A fitted bar sits on an answerable question's probability; rounded up, it refused that question.
+    fitted = fit_logistic(np.asarray([[0.0], [1.0], [2.0], [3.0]]), np.asarray([0, 0, 1, 1]), features=("cosine",))
+    stored = replace(fitted, refusal_bar=0.0377065, cite_bar=0.0893759).to_dict()
+    assert stored["refusal_bar"] == 0.037706 <= 0.0377065
+    assert stored["cite_bar"] == 0.089375

@@ -246,8 +246,8 @@ class EvidenceModel:
             "scale": [round(float(v), 6) for v in self.scale],
             "weights": [round(float(v), 6) for v in self.weights],
             "bias": round(self.bias, 6),
-            "refusal_bar": round(self.refusal_bar, 6),
-            "cite_bar": round(self.cite_bar, 6),
+            "refusal_bar": floor6(self.refusal_bar),
+            "cite_bar": floor6(self.cite_bar),
             "cite_ratio": round(self.cite_ratio, 6),
         }
 
@@ -293,6 +293,12 @@ def fit_logistic(
         if float(np.abs(step).max()) < 1e-8:
             break
     return EvidenceModel(tuple(features), mean, scale, w[:-1].copy(), float(w[-1]))
+
+
+def floor6(bar: float) -> float:
+    """A bar stored to six decimals, rounded down: a fitted bar sits on the score of a question it must still pass
+    (refused below the bar, cited from it up), and rounding up would turn that question away."""
+    return math.floor(bar * 1e6) / 1e6
 
 
 @lru_cache(maxsize=4)
