@@ -67,7 +67,8 @@ class Planner:
         hits, evidence = [found.hits[i] for i in keep], [pool[i] for i in keep]
         # The lookup model judges questions that ask for a number or a name, without history (a follow-up's standalone
         # question carries the earlier turns' words): what it was fitted on. A statement or an open question keeps the
-        # evidence bar alone (on SciFact's claims typed as plain statements it would refuse 24% of the true ones).
+        # evidence bar alone: judging every direct question refused far more true SciFact claims typed as statements
+        # (docs/benchmarks.md, "Near misses").
         lookup = strategy.mode == "ask" and settled is None and not request.history and asks_specific(asked)
         stated = self.evidence.stated(asked, pool) if lookup else None
         reason, cites = self._refusal(strategy.mode, pool, found.missing, settled, stated)

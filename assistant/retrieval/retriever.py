@@ -202,9 +202,9 @@ class Retriever:
         return rows[:n]
 
     def lexical_papers(self, query: str, k: int, filters: Filters | None = None) -> list[PaperHit]:
-        """The k best papers by chunk BM25 alone (from its top `candidates` chunks): papers holding a rare term such
-        as a name, which fusion with dense scores can outvote (a bare name's embedding says little)."""
-        return fuse([], self.bm25(query, self.params.candidates, filters), self.params)[:k]
+        """The k best papers by chunk BM25 alone (from its top 4k chunks): papers holding a rare term such as a name,
+        which fusion with dense scores can outvote (a bare name's embedding says little)."""
+        return fuse([], self.bm25(query, 4 * k, filters), self.params)[:k]
 
     def _dense_ranked(self, vector: Sequence[float], n: int) -> list[tuple[str, str, float]]:
         """Nearest chunk ids and cosine similarities only: fetching 100 chunks' metadata costs more than the search."""
