@@ -45,6 +45,17 @@ def test_comparison_table_holds_exactly_the_two_named_papers(sample_settings: Se
 
 
 @pytest.mark.slow
+def test_a_stated_number_of_papers_makes_that_many_rows(sample_settings: Settings) -> None:
+    # Without the count, one paper passed the citation bar and the answer cited it alone.
+    answer = ask(sample_settings, "The two empirical studies on PEFT for code: which tasks did they look at?")
+    assert answer["mode"] == "compare"
+    titles = [row["Paper"] for row in answer["table"]]
+    assert len(titles) == 2, titles
+    assert any("Unit Test Generation" in t for t in titles), titles
+    assert {c["title"] for c in answer["citations"]} == set(titles)
+
+
+@pytest.mark.slow
 def test_a_hyphenated_name_is_one_subject(sample_settings: Settings) -> None:
     # "LLM" inside "Duo-LLM" once resolved to a third paper ("Fine Tuning LLM for Enterprise ...").
     answer = ask(sample_settings, "How do PHATGOOSE and Duo-LLM route tokens?")

@@ -38,11 +38,10 @@ def test_report_shape(report: dict[str, Any]) -> None:
 
 
 # The gate holds the figures measured with the committed models (docs/benchmarks.md), so a change that loses ground
-# fails. Lookup precision, recall@5 and unanswerable refusals (4 of 4) gate at issue 10's targets. Subtopic citation
-# recall (target 0.85), overall precision (target 0.90) and false refusals (target none) are not met, and their floors
-# sit at today's figures: overview questions routed to summaries cite whole subtopics, which the gold lists only sample
-# (summary precision about 0.47); the one answerable question refused is a long lookup that asks "how well", which the
-# lookup model judges.
+# fails. Lookup precision, overall precision, recall@5 and unanswerable refusals (4 of 4) gate at issue 10's targets.
+# Subtopic citation recall (target 0.85) and false refusals (target none) are not met, and their floors sit at today's
+# figures: a summary's papers are chosen by retrieval score, whose ranking misses some papers on a subtopic; the one
+# answerable question refused is a long lookup that asks "how well", which the lookup model judges.
 
 
 @pytest.mark.slow
@@ -66,7 +65,7 @@ def test_refusals(report: dict[str, Any]) -> None:
 @pytest.mark.slow
 def test_citation_precision(report: dict[str, Any]) -> None:
     assert report["by_type"]["lookup"]["citation_precision"] >= 0.95
-    assert report["overall"]["citation_precision"] >= 0.89
+    assert report["overall"]["citation_precision"] >= 0.90
 
 
 @pytest.mark.slow

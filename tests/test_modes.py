@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from assistant.answering.asking import asked_count
 from assistant.answering.modes import MODE_PARAMS_PATH, MODES, cues, load_mode_model, resolve_mode
 from evals import fit_modes
 
@@ -37,6 +38,26 @@ def test_a_claim_check_is_a_question_however_it_is_worded(embedder: Any) -> None
     """"Is it true that ..." asks about a claim, even when the claim holds "both" or "compared"."""
     claim = "Is it true that both drugs reduce mortality compared with placebo in each trial?"
     assert resolve_mode(claim, None, embedder.embed_query(claim), embedder.name) == "ask"
+
+
+@pytest.mark.parametrize(
+    ("question", "count"),
+    [
+        ("Compare the two studies on optimizers for training deep networks.", 2),
+        ("Three papers build new benchmarks on top of HumanEval. What does each measure?", 3),
+        ("What do the 2 survey articles cover?", 2),
+        ("Which three approaches does the personalization paper compare?", None),  # inside one paper
+        ("Which paper introduces two new benchmarks?", None),
+    ],
+)
+def test_a_stated_number_of_papers_is_read(question: str, count: int | None) -> None:
+    assert asked_count(question) == count
+
+
+def test_a_stated_number_of_papers_asks_for_a_comparison_unless_it_is_a_claim() -> None:
+    assert resolve_mode("Two papers use an LLM as an optimizer. How does each do it?", None) == "compare"
+    assert resolve_mode("Is it true that two studies found no effect?", None) == "ask"
+    assert resolve_mode("Two papers use an LLM as an optimizer. How does each do it?", "ask") == "ask"
 
 
 def test_an_explicit_mode_wins_and_an_unknown_one_is_refused() -> None:

@@ -37,6 +37,10 @@ _ASKS_NUMBER = re.compile(
 )
 _ENTITY_HEAD = "dataset|datasets|benchmark|benchmarks|corpus|model|models|metric|metrics|language|languages|tool|library|name"
 _ASKS_NAME = re.compile(rf"\bwho\b|\b(?:what|which)(?: is| are)?(?: the)? {_MODIFIERS}(?:{_ENTITY_HEAD})\b", re.IGNORECASE)
+# A stated number of papers ("the two studies on X", "Two papers tie ..."): only nouns that denote papers, since
+# "the three approaches" or "two new benchmarks" may sit inside one paper.
+_COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "2": 2, "3": 3, "4": 4}
+_ASKS_COUNT = re.compile(r"\b(two|three|four|[234])\b (?:[\w-]+ ){0,3}?(?:papers|studies|works|articles)\b", re.IGNORECASE)
 _DEFINITION = re.compile(r"^\s*what (?:is|are|does) ([A-Za-z0-9][\w.-]*)\b(?:[?]| do\b| mean\b|\s*$)", re.IGNORECASE)
 
 
@@ -59,6 +63,12 @@ class QuestionProfile:
 def asks_specific(question: str) -> bool:
     """The question asks for a number or a name (a dataset, a model, a score), not for an explanation or a summary."""
     return bool(_ASKS_NUMBER.search(question) or _ASKS_NAME.search(question))
+
+
+def asked_count(question: str) -> int | None:
+    """How many papers the question says it is about ("the two studies on X"), or None when it does not say."""
+    match = _ASKS_COUNT.search(question)
+    return _COUNT_WORDS[match.group(1).lower()] if match else None
 
 
 def profile(question: str, stats: TermStats) -> QuestionProfile:

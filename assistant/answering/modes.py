@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from assistant.answering.answerability import is_claim_check
+from assistant.answering.asking import asked_count
 from assistant.answering.scorer import EvidenceModel
 from assistant.models import Mode
 from assistant.text.names import names
@@ -132,4 +134,8 @@ def resolve_mode(
             return mode
     if requested not in (None, "", "auto"):
         raise ValueError(f"unknown mode {requested!r}; use auto, ask, compare or summarise")
+    # A question that says how many papers it is about ("the two studies on X") wants them side by side; a claim
+    # check ("Is it true that two studies ...") stays a question about the claim.
+    if (asked_count(question) or 0) > 1 and not is_claim_check(question):
+        return "compare"
     return detect_mode(question, vector, embedder)

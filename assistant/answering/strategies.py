@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from assistant.answering import extractive
+from assistant.answering.asking import asked_count
 from assistant.answering.evidence import EvidenceBuilder
 from assistant.answering.plan import CompareRow, Plan, Theme
 from assistant.answering.relevance import topic_query
@@ -130,8 +131,13 @@ class CompareStrategy:
 
     def prepare(self, query: Query, found: Found, evidence: Sequence[Evidence]) -> Prepared:
         pairs = list(zip(found.hits, evidence, strict=True))
-        if found.named:
+        count = asked_count(query.text)
+        if found.named and count in (None, found.named):
             pairs = pairs[: found.named]
+        elif count:
+            # "The two studies on X": the question says how many papers answer it, so its best ones are the rows (a
+            # name that does not match that count, such as "PEFT" in "the two PEFT studies", names a topic).
+            pairs = sorted(pairs, key=lambda p: -p[1].best)[:count]
         else:
             # With no subjects named, the rows are the papers that answer: those passing the citation bar.
             ids = {e.paper_id for e in passing(evidence, self.evidence.model.cite_bar)}
