@@ -32,6 +32,7 @@ _MODIFIERS = rf"(?:{_NOT_STOP}{_TOKEN} {_NOT_STOP}{_TOKEN} |{_NOT_CLOSED}{_TOKEN
 # adjective, or what/which + a quantity noun, asks for a number; what/which + an entity noun, or who, a name.
 _ASKS_NUMBER = re.compile(
     rf"\bhow (?:many|much|large|big|small|long|fast|often|high|low|far|old|accurate|well)\b|\bby what factor\b"
+    rf"|\bwhen (?:was|were)\b|\b(?:what|which) year\b"  # a date: "When was X released?" ("when does" asks a condition)
     rf"|\b(?:what|which)(?: is| are| was| were)?(?: the| its| their)? {_MODIFIERS}(?:{_QUANTITY_HEAD})\b",
     re.IGNORECASE,
 )
