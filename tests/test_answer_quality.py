@@ -56,6 +56,16 @@ def test_a_stated_number_of_papers_makes_that_many_rows(sample_settings: Setting
 
 
 @pytest.mark.slow
+def test_a_count_in_an_earlier_turn_does_not_set_the_rows(sample_settings: Settings) -> None:
+    # The offline rewrite puts the earlier turn before the follow-up; the count is read from the user's own words.
+    out = io.StringIO()
+    question, earlier = "And how do CodeDPO, Effi-Code and ENAMEL compare with them?", "Compare the two studies on PEFT."
+    assert main(["ask", question, "--history", earlier, "--json"], settings=sample_settings, out=out) == 0
+    titles = " | ".join(row["Paper"] for row in json.loads(out.getvalue())["table"])
+    assert all(name in titles for name in ("CodeDPO", "Effi-Code", "How Efficient is LLM-Generated Code")), titles
+
+
+@pytest.mark.slow
 def test_a_hyphenated_name_is_one_subject(sample_settings: Settings) -> None:
     # "LLM" inside "Duo-LLM" once resolved to a third paper ("Fine Tuning LLM for Enterprise ...").
     answer = ask(sample_settings, "How do PHATGOOSE and Duo-LLM route tokens?")

@@ -48,7 +48,9 @@ def test_only_questions_asking_for_a_number_or_a_name_are_judged() -> None:
     assert asks_specific("Which dataset does CodeDPO train on?")
     assert asks_specific("When was the AlgoPerf benchmark released?")  # a date
     assert asks_specific("In what year was the competition held?")
+    assert asks_specific("Which came first, and when did CodeDPO come out?")
     assert not asks_specific("When does fine-tuning hurt general ability?")  # a condition, not a date
+    assert not asks_specific("What happens to accuracy when was removed from the prompt?")  # not a clause's start
     assert not asks_specific("Lion uses less memory than Adam.")  # a statement keeps the evidence bar alone
     assert not asks_specific("How does CoGEX use pseudo-code?")
 

@@ -32,16 +32,24 @@ _MODIFIERS = rf"(?:{_NOT_STOP}{_TOKEN} {_NOT_STOP}{_TOKEN} |{_NOT_CLOSED}{_TOKEN
 # adjective, or what/which + a quantity noun, asks for a number; what/which + an entity noun, or who, a name.
 _ASKS_NUMBER = re.compile(
     rf"\bhow (?:many|much|large|big|small|long|fast|often|high|low|far|old|accurate|well)\b|\bby what factor\b"
-    rf"|\bwhen (?:was|were)\b|\b(?:what|which) year\b"  # a date: "When was X released?" ("when does" asks a condition)
+    # A date: "When was X released?", asked at the start of a clause ("when does" asks a condition; "accuracy when was
+    # removed" is no question).
+    rf"|(?:^|[,;:]\s*|\band )\s*when (?:was|were|did)\b|\b(?:what|which) (?:year|years|date)\b(?!-)"
     rf"|\b(?:what|which)(?: is| are| was| were)?(?: the| its| their)? {_MODIFIERS}(?:{_QUANTITY_HEAD})\b",
     re.IGNORECASE,
 )
 _ENTITY_HEAD = "dataset|datasets|benchmark|benchmarks|corpus|model|models|metric|metrics|language|languages|tool|library|name"
 _ASKS_NAME = re.compile(rf"\bwho\b|\b(?:what|which)(?: is| are)?(?: the)? {_MODIFIERS}(?:{_ENTITY_HEAD})\b", re.IGNORECASE)
 # A stated number of papers ("the two studies on X", "Two papers tie ..."): only nouns that denote papers, since
-# "the three approaches" or "two new benchmarks" may sit inside one paper.
+# "the three approaches" or "two new benchmarks" may sit inside one paper. Not a bound ("at least two", "two or more"),
+# not part of a name ("GPT-4 papers"), and "works" only right after a spelled-out number, where it cannot be a verb
+# ("which of the three methods works best", "Llama 2 works").
 _COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "2": 2, "3": 3, "4": 4}
-_ASKS_COUNT = re.compile(r"\b(two|three|four|[234])\b (?:[\w-]+ ){0,3}?(?:papers|studies|works|articles)\b", re.IGNORECASE)
+_ASKS_COUNT = re.compile(
+    r"(?<![\w.-])(?<!least )(?<!than )(two|three|four|[234])(?! or\b)"
+    r"(?: (?:[\w-]+ ){0,3}?(?:papers|studies|articles)|(?<=[a-z]) works)\b",
+    re.IGNORECASE,
+)
 _DEFINITION = re.compile(r"^\s*what (?:is|are|does) ([A-Za-z0-9][\w.-]*)\b(?:[?]| do\b| mean\b|\s*$)", re.IGNORECASE)
 
 

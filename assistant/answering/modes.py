@@ -136,6 +136,6 @@ def resolve_mode(
         raise ValueError(f"unknown mode {requested!r}; use auto, ask, compare or summarise")
     # A question that says how many papers it is about ("the two studies on X") wants them side by side; a claim
     # check ("Is it true that two studies ...") stays a question about the claim.
-    if (asked_count(question) or 0) > 1 and not is_claim_check(question):
+    if asked_count(question) is not None and not is_claim_check(question):
         return "compare"
     return detect_mode(question, vector, embedder)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from assistant.answering import extractive
-from assistant.answering.asking import asks_specific
+from assistant.answering.asking import asked_count, asks_specific
 from assistant.answering.evidence import EvidenceBuilder
 from assistant.answering.modes import resolve_mode
 from assistant.answering.plan import Plan, Request
@@ -58,7 +58,7 @@ class Planner:
         # The mode is read from the user's own words (a follow-up's "how does it compare" asks about one paper).
         asked_vector = vector if standalone == request.question else embedder.embed_query(request.question)
         strategy = self.modes[resolve_mode(request.question, request.mode, asked_vector, embedder.name)]
-        query = Query(standalone, vector, request.top_k or self.settings.top_k, request.filters)
+        query = Query(standalone, vector, request.top_k or self.settings.top_k, request.filters, asked_count(request.question))
         found = strategy.retrieve(query)
         asked = found.question or standalone
         scored_with = query.vector if asked == standalone else self.evidence.embedder.embed_query(asked)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from assistant.answering import extractive
-from assistant.answering.asking import asked_count
 from assistant.answering.evidence import EvidenceBuilder
 from assistant.answering.plan import CompareRow, Plan, Theme
 from assistant.answering.relevance import topic_query
@@ -33,6 +32,7 @@ class Query:
     vector: Sequence[float]
     k: int
     filters: Filters | None
+    count: int | None = None  # how many papers the user's own words say the question is about ("the two studies")
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class AskStrategy:
 
 @dataclass(frozen=True)
 class CompareStrategy:
-    """Papers side by side: the ones the question names, on the aspects it names."""
+    """Papers side by side: the ones the question names, or as many of the best as it says, on the aspects it names."""
 
     retriever: Retriever
     evidence: EvidenceBuilder
@@ -131,12 +131,13 @@ class CompareStrategy:
 
     def prepare(self, query: Query, found: Found, evidence: Sequence[Evidence]) -> Prepared:
         pairs = list(zip(found.hits, evidence, strict=True))
-        count = asked_count(query.text)
+        count = query.count
         if found.named and count in (None, found.named):
             pairs = pairs[: found.named]
         elif count:
             # "The two studies on X": the question says how many papers answer it, so its best ones are the rows (a
-            # name that does not match that count, such as "PEFT" in "the two PEFT studies", names a topic).
+            # name that does not match that count, such as "PEFT" in "the two PEFT studies", names a topic). No bar on
+            # the rows: on our counted set, dropping rows below the refusal bar lost more gold papers than wrong ones.
             pairs = sorted(pairs, key=lambda p: -p[1].best)[:count]
         else:
             # With no subjects named, the rows are the papers that answer: those passing the citation bar.
