@@ -87,6 +87,16 @@ def test_a_name_in_one_abstract_only_is_resolved(sample_settings: Settings) -> N
 
 
 @pytest.mark.slow
+def test_a_name_is_the_paper_that_introduces_it_not_a_longer_name_holding_it(sample_settings: Settings) -> None:
+    # "MBPP Pro" in a title once stood for MBPP; the MBPP paper spells it out ("Mostly Basic Programming Problems (MBPP)").
+    answer = ask(sample_settings, "How do MBPP and Parsel differ in the problems they use?")
+    titles = [row["Paper"] for row in answer["table"]]
+    assert "Program Synthesis with Large Language Models" in titles, titles
+    assert any(t.startswith("Parsel") for t in titles)
+    assert len(titles) == 2
+
+
+@pytest.mark.slow
 def test_a_name_no_paper_describes_is_reported(sample_settings: Settings) -> None:
     answer = ask(sample_settings, "Compare CoGEX and LangChain")
     assert "No paper in the collection describes LangChain" in answer["answer"]

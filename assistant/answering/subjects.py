@@ -36,14 +36,36 @@ def _mentions(name: str, text: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(fold(name))}(?![\w-])", fold(text), re.IGNORECASE) is not None
 
 
+def _own_name(name: str, title: str) -> bool:
+    """The title holds the name as a name of its own, not the start of a longer one ("MBPP" in "MBPP Pro")."""
+    pattern = rf"(?<![\w-])(?i:{re.escape(fold(name))})(?![\w-])(?! [A-Z0-9][\w-]*(?:[^\w-]|$))"
+    return re.search(pattern, fold(title)) is not None
+
+
+def _introduces(name: str, abstract: str) -> bool:
+    """The abstract introduces the name: spells out an acronym ("Mostly Basic Programming Problems (MBPP)") or
+    defines it ("X is", "we propose X")."""
+    t = re.escape(fold(name))
+    verbs = "propose|proposes|introduce|introduces|present|presents|called|named|dubbed|termed"
+    introduced = rf"\b(?:{verbs})\s+(?:\w+\s+){{0,2}}{t}\b"
+    # Not the scorer's looser `defines` ("X," and "X (" also match a name in a list of baselines).
+    return re.search(rf"\({t}\)|{introduced}|(?<![\w-]){t}(?:,| is| are) an?\b", fold(abstract)) is not None
+
+
 def _named(name: str, hits: Sequence[PaperHit]) -> PaperHit | None:
-    """The first hit whose title holds the name, else the first whose abstract does."""
-    in_title = next((h for h in hits if _mentions(name, h.title)), None)
-    return in_title or next((h for h in hits if _mentions(name, h.abstract)), None)
+    """The paper a name denotes: the first hit whose title holds it as a name of its own, else whose abstract
+    introduces it, else whose title holds it at all, else whose abstract mentions it."""
+    tests = (
+        lambda h: _own_name(name, h.title),
+        lambda h: _introduces(name, h.abstract),
+        lambda h: _mentions(name, h.title),
+        lambda h: _mentions(name, h.abstract),
+    )
+    return next((h for test in tests for h in hits if test(h)), None)
 
 
 def resolve(retriever: Retriever, question: str, filters: Filters | None) -> Subjects:
-    """Each name in the question resolved to one paper: a title that holds it, else an abstract, else none."""
+    """Each name in the question resolved to one paper (the one that introduces it, see `_named`), else none."""
     found: list[PaperHit] = []
     missing: list[str] = []
     for name in names(question):
