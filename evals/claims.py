@@ -26,24 +26,26 @@ from evals.fit_evidence import Question, add_arguments, claim_question, feature_
 ARGS = argparse.Namespace
 
 
-def fold_models(args: ARGS) -> tuple[list[EvidenceModel], list[EvidenceModel], np.ndarray]:
+def fold_models(args: ARGS) -> tuple[list[EvidenceModel], list[EvidenceModel], list[EvidenceModel], np.ndarray]:
     """Per fold, the evidence model and the claim-check model, each fitted with its bars without that fold's claims,
-    and the fold of each claim."""
+    the quote ranker fitted without them, and the fold of each claim."""
     from evals.claim_cv import Options, fold_claim_models
     from evals.evidence_cv import _fit, assign_folds, fit_bars, groups_of, out_of_fold, row_weights
+    from evals.quote_cv import fit_on
 
     table, _ = feature_table(args)
     groups, weight = groups_of(table), row_weights(table, args.extra_weight)
     folds = assign_folds(table, args.folds, args.seed)
     everything = np.arange(len(table.answerable))
-    models = []
+    models, rankers = [], []
     for f in range(args.folds):
         train_q = everything[folds != f]
         model = _fit(table, np.flatnonzero(np.isin(table.question, train_q)), args.l2, weight)
         inner = out_of_fold(table, train_q, assign_folds(table, args.folds - 1, args.seed + 1 + f), args.l2, weight)
         bars = fit_bars(table, groups, inner, [int(q) for q in train_q])
         models.append(replace(model, refusal_bar=bars[0], cite_bar=bars[1]))
-    return models, fold_claim_models(table, Options(args.l2, args.folds, args.seed, args.extra_weight)), folds
+        rankers.append(fit_on(table, groups, [int(q) for q in train_q], args.l2, args.extra_weight))
+    return models, fold_claim_models(table, Options(args.l2, args.folds, args.seed, args.extra_weight)), rankers, folds
 
 
 def _quoted(answer: Answer, paper_id: str) -> list[str]:
@@ -122,15 +124,16 @@ def evaluate_claims(args: ARGS, settings: Settings) -> dict[str, Any]:
     path = Path(args.file)
     claims = beir_claims(path, args.split) if path.is_dir() else load_claims(path)
     chosen = np.random.default_rng(args.seed).permutation(len(claims))[: args.limit] if args.limit else range(len(claims))
-    models, claim_models, folds = fold_models(args) if args.folds else ([], [], np.zeros(len(claims), dtype=int))
+    models, claim_models, rankers, folds = fold_models(args) if args.folds else ([], [], [], np.zeros(len(claims), dtype=int))
     # The claims are asked of the collection named by --collection (and --chroma-path / --index-dir when given).
     store = {"collection": args.collection, "chroma_path": args.chroma_path, "index_dir": args.index_dir}
     assistant = build_assistant(with_options(settings, **{k: v for k, v in store.items() if v is not None}))
-    committed, committed_claims = assistant.evidence.model, assistant.evidence.claims
+    committed, committed_claims, committed_quotes = assistant.evidence.model, assistant.evidence.claims, assistant.evidence.quotes
     rows = []
     for i in sorted(int(i) for i in chosen):
         assistant.evidence.model = models[folds[i]] if models else committed
         assistant.evidence.claims = claim_models[folds[i]] if claim_models else committed_claims
+        assistant.evidence.quotes = rankers[folds[i]] if rankers else committed_quotes
         answer = assistant.ask(as_typed(claims[i].text) if args.as_typed else claims[i].text, mode="ask")
         rows.append(score_claim(claims[i], answer))
     overall = summarise_unlabelled(rows) if path.is_dir() else summarise(rows)

@@ -353,9 +353,9 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         "cv": cv,
     }
     if not args.dry_run:
-        if args.out.exists():  # the summary bar (evals.fit_summary) lives in the same file: keep it
-            kept = json.loads(args.out.read_text(encoding="utf-8")).get("summary")
-            params.update({"summary": kept} if kept else {})
+        if args.out.exists():  # the summary bar (evals.fit_summary) and quote ranker (evals.quote_cv) live here too
+            old = json.loads(args.out.read_text(encoding="utf-8"))
+            params.update({key: old[key] for key in ("summary", "quotes") if old.get(key)})
         args.out.write_text(json.dumps(params, indent=1) + "\n", encoding="utf-8")
         report["written"] = str(args.out)
     return report

@@ -152,8 +152,8 @@ def _citation(n: int, ev: Evidence, sentences: list[Sentence], scores: _Scores, 
 
 
 def _fallback_quotes(ev: Evidence, sentences: list[Sentence]) -> list[Sentence]:
-    """The evidence's own best sentence when its span is exact, else the abstract's first sentence."""
-    for s in sorted(ev.sentences, key=lambda s: -s.score):
+    """The evidence's lead quote when its span is exact (else the next one), else the abstract's first sentence."""
+    for s in ev.sentences:
         if ev.abstract[s.start : s.end] == s.text and s.text:
             return [s]
     return sentences[:1]

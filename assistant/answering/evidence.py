@@ -12,6 +12,7 @@ import numpy.typing as npt
 from assistant import vectors
 from assistant.answering.answerability import is_claim_check, load_claim_model, question_features
 from assistant.answering.lookups import load_lookup_model, lookup_features
+from assistant.answering.quotes import load_quote_model
 from assistant.answering.scorer import (
     EvidenceModel,
     PaperSentences,
@@ -36,7 +37,7 @@ def _authors(meta: dict[str, object]) -> tuple[str, ...]:
     return tuple(a.strip() for a in raw.split(";") if a.strip())
 
 
-def _evidence(hit: PaperHit, ranked: list[Sentence], keep: list[Sentence]) -> Evidence:
+def _evidence(hit: PaperHit, best: float, keep: list[Sentence]) -> Evidence:
     year = hit.metadata.get("year")
     return Evidence(
         paper_id=hit.paper_id,
@@ -47,16 +48,17 @@ def _evidence(hit: PaperHit, ranked: list[Sentence], keep: list[Sentence]) -> Ev
         year=year if isinstance(year, int) else None,
         authors=_authors(hit.metadata),
         url=str(hit.metadata["url"]) if hit.metadata.get("url") else None,
-        best=ranked[0].score if ranked else 0.0,
+        best=best,
     )
 
 
 class EvidenceBuilder:
     """Scores every sentence of each retrieved abstract with the evidence model; safe to share between threads.
 
-    A sentence's score is the model's probability that it answers the question. Each paper keeps its best sentence
-    and up to `sentences - 1` more that reach the model's refusal bar (the probability below which a sentence is
-    no evidence at all), best first. A claim check also gets the claim model's probability that the pool settles it.
+    A sentence's score is the model's probability that it answers the question; a paper's best is its highest. Each
+    paper quotes, in the quote ranker's order (the scorer's without one), its first sentence and up to
+    `sentences - 1` more that reach the model's refusal bar (the probability below which a sentence is no evidence at
+    all). A claim check also gets the claim model's probability that the pool settles it.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class EvidenceBuilder:
         self.model = model or load_model()
         self.claims: EvidenceModel | None = load_claim_model() if model is None else None
         self.lookups: EvidenceModel | None = load_lookup_model() if model is None else None
+        self.quotes: EvidenceModel | None = load_quote_model() if model is None else None
         self._cache: OrderedDict[str, tuple[_Spans, list[list[float]]]] = OrderedDict()
         self._cache_size = 2048
         self._lock = threading.Lock()
@@ -113,10 +116,11 @@ class EvidenceBuilder:
 
     def _scored(
         self, question: str, hits: Sequence[PaperHit], query_vector: Sequence[float]
-    ) -> tuple[list[list[Sentence]], float | None]:
-        """The scored sentences, and for a claim check the probability that they settle it (None otherwise)."""
+    ) -> tuple[list[list[Sentence]], float | None, list[npt.NDArray[np.float64]]]:
+        """The scored sentences, for a claim check the probability that they settle it (None otherwise), and each
+        sentence's quote order key."""
         if not hits:
-            return [], None
+            return [], None, []
         per_paper = self._sentence_vectors(hits)
         papers = []
         for hit in hits:
@@ -125,6 +129,7 @@ class EvidenceBuilder:
             papers.append(PaperSentences(hit.paper_id, hit.title, hit.score, hit.dense, texts, np.asarray(vecs)))
         x = feature_matrix(question, query_vector, papers, self.term_stats())
         probs = self.model.probability(x)
+        order = probs if self.quotes is None else self.quotes.probability(x)
         settled = None
         if self.claims is not None and is_claim_check(question):
             paper = np.repeat(np.arange(len(papers)), [len(p.sentences) for p in papers])
@@ -133,7 +138,7 @@ class EvidenceBuilder:
             [Sentence(hit.abstract[s:e], s, e, float(p)) for (s, e), p in zip(per_paper[hit.paper_id][0], ps, strict=True)]
             for hit, ps in zip(hits, split_by_paper(probs, papers), strict=True)
         ]
-        return scored, settled
+        return scored, settled, split_by_paper(order, papers)
 
     def build(self, question: str, hits: Sequence[PaperHit], query_vector: Sequence[float] | None = None) -> list[Evidence]:
         """One Evidence per hit, in the hits' order; its sentences best first."""
@@ -144,14 +149,14 @@ class EvidenceBuilder:
     ) -> tuple[list[Evidence], float | None]:
         """The evidence of `build`, and for a claim check the probability that it settles the claim."""
         qv = query_vector if query_vector is not None else self.embedder.embed_query(question)
-        scored, settled = self._scored(question, hits, qv)
+        scored, settled, order = self._scored(question, hits, qv)
         out = []
-        for hit, sentences in zip(hits, scored, strict=True):
-            ranked = sorted(sentences, key=lambda x: (-x.score, x.start))
+        for hit, sentences, keys in zip(hits, scored, order, strict=True):
+            ranked = [s for _, s in sorted(zip(keys, sentences, strict=True), key=lambda ks: (-ks[0], ks[1].start))]
             # Boilerplate (code availability, contribution lists) is never quoted as an answer, whatever its score.
             quotable = [s for s in ranked if not is_boilerplate(s.text)] or ranked
             keep = quotable[:1] + [s for s in quotable[1 : self.sentences] if s.score >= self.model.refusal_bar]
-            out.append(_evidence(hit, ranked, keep))
+            out.append(_evidence(hit, max((s.score for s in sentences), default=0.0), keep))
         return out, settled
 
     def all_sentences(self, hit: PaperHit, question: str, query_vector: Sequence[float]) -> list[Sentence]:

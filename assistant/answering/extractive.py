@@ -86,7 +86,7 @@ def compose_summary(
         lines.append(f"**{md_escape(label)}**")
         for i in members:
             ev, n = evidence[i], i + 1
-            best = max(ev.sentences, key=lambda s: s.score) if ev.sentences else None
+            best = ev.sentences[0] if ev.sentences else None  # its lead quote
             if best:
                 lines.append(f"- {md_escape(ev.title)}: {_quote(best, n)}")
                 citations.append(Citation(n, ev.paper_id, ev.title, (best,)))

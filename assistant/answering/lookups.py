@@ -67,7 +67,8 @@ def lookup_features(question: str, evidence: Sequence[Evidence], stats: TermStat
     if not ranked:
         return np.asarray([logit(0.0), logit(0.0), 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0])
     top = ranked[0]
-    sentence = top.sentences[0].text if top.sentences else ""
+    # The quoted sentence most probably answering (quotes are in the quote ranker's order, not by probability).
+    sentence = max(top.sentences, key=lambda s: s.score).text if top.sentences else ""
     paper = f"{top.title} {top.abstract}"
     q = profile(question, stats)
     asked = measure(question) if q.asks_number or q.asks_name else frozenset()
