@@ -69,7 +69,7 @@ class Evidence:
     title: str
     abstract: str
     score: float
-    sentences: tuple[Sentence, ...]  # best first; each `score` is the probability that the sentence answers
+    sentences: tuple[Sentence, ...]  # quoted, lead first (quote ranker order); `score`: the probability that it answers
     year: int | None = None
     authors: tuple[str, ...] = ()
     url: str | None = None

@@ -141,7 +141,7 @@ class EvidenceBuilder:
         return scored, settled, split_by_paper(order, papers)
 
     def build(self, question: str, hits: Sequence[PaperHit], query_vector: Sequence[float] | None = None) -> list[Evidence]:
-        """One Evidence per hit, in the hits' order; its sentences best first."""
+        """One Evidence per hit, in the hits' order; its quoted sentences in quote order (the lead first)."""
         return self.assess(question, hits, query_vector)[0]
 
     def assess(
