@@ -1,8 +1,8 @@
 """Which sentences of an answering paper are quoted first: the quote ranker fitted beside the evidence scorer.
 
 The scorer's probability says whether a sentence answers, across papers (it decides citing and refusing); the ranker
-only orders one abstract's sentences, and is fitted for that alone (`evals.quote_cv`): held out, its first sentence is
-a gold one more often than the scorer's.
+only orders one abstract's sentences, and is fitted for that alone (`evals.quote_cv`): held out, a gold sentence is
+among its first three on SciFact more often than among the scorer's (0.905 against 0.886), as often on our questions.
 """
 
 from __future__ import annotations
