@@ -15,9 +15,9 @@ from assistant.cli import main
 from assistant.config import Settings
 
 
-def ask(settings: Settings, question: str) -> dict[str, Any]:
+def ask(settings: Settings, question: str, mode: str | None = None) -> dict[str, Any]:
     out = io.StringIO()
-    assert main(["ask", question, "--json"], settings=settings, out=out) == 0
+    assert main(["ask", question, "--json", *(["--mode", mode] if mode else [])], settings=settings, out=out) == 0
     answer: dict[str, Any] = json.loads(out.getvalue())
     return answer
 
@@ -94,6 +94,19 @@ def test_a_name_is_the_paper_that_introduces_it_not_a_longer_name_holding_it(sam
     assert "Program Synthesis with Large Language Models" in titles, titles
     assert any(t.startswith("Parsel") for t in titles)
     assert len(titles) == 2
+
+
+@pytest.mark.slow
+def test_names_papers_only_mention_are_not_the_subjects(sample_settings: Settings) -> None:
+    # Adam is only mentioned (by the Lion paper), GPT-4 is a model papers use: neither is a paper's own name, so the
+    # question names no paper and the rows are the papers that answer it.
+    answer = ask(sample_settings, "How do Adam and GPT-4 differ?", mode="compare")
+    titles = [row["Paper"] for row in answer["table"] or []]
+    assert len(titles) <= 1 and not any(t.startswith("DART-Math") for t in titles), titles  # GPT-4: a passing mention
+    # With two names that papers introduce, a name they only mention (the HumanEval benchmark) makes no row of its own.
+    answer = ask(sample_settings, "How do ReCode and AlphaCode use HumanEval?", mode="compare")
+    titles = [row["Paper"] for row in answer["table"]]
+    assert len(titles) == 2 and any(t.startswith("ReCode") for t in titles), titles
 
 
 @pytest.mark.slow

@@ -62,7 +62,7 @@ def test_a_stated_number_of_papers_is_read(question: str, count: int | None) -> 
 
 def test_a_stated_number_of_papers_asks_for_a_comparison_unless_it_is_a_claim() -> None:
     question = "What did the two studies on unit test generation conclude?"
-    assert detect_mode(question) == "ask"  # the classifier alone reads a lookup
+    assert detect_mode(question) != "compare"  # the classifier alone reads no comparison; the stated count makes one
     assert resolve_mode(question, None) == "compare"
     assert resolve_mode(question, "ask") == "ask"  # an explicit mode wins
     assert resolve_mode("Is it true that two studies found no effect?", None) == "ask"
@@ -86,6 +86,15 @@ def test_two_names_side_by_side_are_paired() -> None:
     assert cues("What do PG-TD and PLANSEARCH search over?")[names_at] == 1.0
     assert cues("Where does the data come from in GLAN and in WaveCoder?")[names_at] == 1.0
     assert cues("How does DSPy compile pipelines, and what does it report on GSM8K?")[names_at] == 0.0
+
+
+def test_one_work_many_works_and_the_whole_collection_are_read() -> None:
+    one, many, whole = (fit_modes.CUE_FEATURES.index(f) for f in ("one_work", "many_works", "whole_collection"))
+    assert cues("Which paper teaches a model to search an API?")[[one, many, whole]].tolist() == [1.0, 0.0, 0.0]
+    assert cues("What approaches to program repair are there?")[[one, many, whole]].tolist() == [0.0, 1.0, 0.0]
+    assert cues("What does this collection say about code review?")[whole] == 1.0
+    assert cues("Which work learns a data-collection policy?")[whole] == 0.0  # a hyphenated word, not the collection
+    assert cues("What work is there on tree search?")[one] == 0.0  # "what work" is work in general, not one paper
 
 
 def test_a_broken_parameter_file_is_named(tmp_path: Path) -> None:

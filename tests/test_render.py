@@ -9,6 +9,7 @@ from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from assistant.answering.citations import check_citations
+from assistant.answering.extractive import compose_compare
 from assistant.models import Answer, Evidence, Sentence
 from assistant.output.render import UNSUPPORTED_MARK, inert_markdown, mark_unsupported, to_bibtex, to_markdown
 
@@ -135,3 +136,10 @@ def test_markdown_export_says_when_the_answer_was_cut(embedder: Any) -> None:
     text = to_markdown(cut)
     assert "**Answer incomplete:** the LLM endpoint dropped the connection mid-answer" in text
     assert "Answer incomplete" not in to_markdown(_answer(embedder))
+
+
+def test_a_sentence_answering_several_columns_is_one_quote() -> None:
+    sentence = Sentence("We propose B4, a strategy that scores code with tests.", 0, 55, 0.9)
+    ev = Evidence("p1", "B4", sentence.text, 1.0, (sentence,), best=0.9)
+    _, citations = compose_compare([(ev, {"method": sentence, "data": sentence, "result": None})])
+    assert citations[0].quotes == (sentence,)

@@ -63,7 +63,8 @@ def compose_compare(
     for n, (ev, cells) in enumerate(rows, 1):
         parts = [_quote(cell, n) if (cell := cells[h]) else NOT_STATED for h in heads]
         lines.append(f"| [{n}] | {md_escape(ev.title)} | " + " | ".join(parts) + " |")
-        quotes = tuple(sorted((s for s in cells.values() if s), key=lambda s: s.start))
+        # One sentence can answer several columns; the sources list it once.
+        quotes = tuple(sorted({s.start: s for s in cells.values() if s}.values(), key=lambda s: s.start))
         citations.append(Citation(n, ev.paper_id, ev.title, quotes or ev.sentences[:1]))
     if rows:
         lines += ["", "**In short:**"]

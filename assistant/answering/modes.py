@@ -1,9 +1,10 @@
 """Which kind of answer a question wants (ask, compare or summarise): a small classifier fitted on labelled questions.
 
 The inputs are cues a reader would use: whether the wording asks for a comparison or an overview, how many names the
-question holds and whether two of them stand side by side ("CodeDPO and Effi-Code"), and where the question's vector
-sits against the mean vector of each mode's training questions ("What work is there on X?" reads as an overview
-without any cue word). One-vs-rest logistic regressions over these are fitted by `python -m evals.fit_modes`; the
+question holds and whether two of them stand side by side ("CodeDPO and Effi-Code"), whether it asks for one work
+("which paper"), for many ("which papers", "approaches") or about the whole collection ("here"), and where the
+question's vector sits against the mean vector of each mode's training questions ("What work is there on X?" reads
+as an overview without any cue word). One-vs-rest logistic regressions over these are fitted by `python -m evals.fit_modes`; the
 most probable mode wins. Without a vector from the fitted embedder, the cue-only regressions decide.
 """
 
@@ -29,7 +30,9 @@ from assistant.vectors import unit
 
 MODES: tuple[Mode, ...] = ("ask", "compare", "summarise")
 MODE_PARAMS_PATH = Path(__file__).with_name("mode_params.json")
-CUE_FEATURES: tuple[str, ...] = ("compare_cue", "summarise_cue", "names", "paired_names")
+CUE_FEATURES: tuple[str, ...] = (
+    "compare_cue", "summarise_cue", "names", "paired_names", "one_work", "many_works", "whole_collection"
+)
 VECTOR_FEATURES: tuple[str, ...] = tuple(f"near_{m}" for m in MODES)
 
 _COMPARE = re.compile(
@@ -43,6 +46,13 @@ _SUMMARISE = re.compile(
     r"landscape|themes?|review)\b",
     re.IGNORECASE,
 )
+_UNIT = r"(paper|work|study|article|method|approach|system|tool|model|benchmark|dataset|framework|technique|survey|review)"
+# "Which paper ...", "the approach that ...": the question is after one work, so a direct answer.
+_ONE_WORK = re.compile(rf"\b(which|the|a|one|this|that)\s+(\w+\s+)?{_UNIT}\b(?!s)", re.IGNORECASE)
+# "papers", "approaches", "research on": the question is after several works at once.
+_MANY_WORKS = re.compile(rf"\b({_UNIT[1:-1]})e?s\b|\b(studies|research|literature|work (on|in|about))\b", re.IGNORECASE)
+# "here", "in this collection": the question is about what the collection holds, which is an overview.
+_WHOLE_COLLECTION = re.compile(r"\b(here|(this|the) (collection|corpus)|these papers)\b", re.IGNORECASE)
 # What may stand between two names that are a comparison's subjects: "A and B", "A, B or C", "in A and in B", "A vs B".
 _BETWEEN = re.compile(r"^(?:\W|\b(?:and|or|in|vs|versus|with|the)\b)*$", re.IGNORECASE)
 
@@ -61,6 +71,9 @@ def cues(question: str) -> np.ndarray:
             float(bool(_SUMMARISE.search(question))),
             min(len(found), 3) / 3.0,  # past three names, more say nothing new
             float(_paired(question, found)),
+            float(bool(_ONE_WORK.search(question))),
+            float(bool(_MANY_WORKS.search(question))),
+            float(bool(_WHOLE_COLLECTION.search(question))),
         ]
     )
 
@@ -134,8 +147,10 @@ def resolve_mode(
             return mode
     if requested not in (None, "", "auto"):
         raise ValueError(f"unknown mode {requested!r}; use auto, ask, compare or summarise")
-    # A question that says how many papers it is about ("the two studies on X") wants them side by side; a claim
-    # check ("Is it true that two studies ...") stays a question about the claim.
-    if asked_count(question) is not None and not is_claim_check(question):
+    # A claim check ("Is it true that two studies ...") is a question about the claim, answered by the claim model;
+    # a question that says how many papers it is about ("the two studies on X") wants them side by side.
+    if is_claim_check(question):
+        return "ask"
+    if asked_count(question) is not None:
         return "compare"
     return detect_mode(question, vector, embedder)

@@ -46,37 +46,48 @@ def _introduces(name: str, abstract: str) -> bool:
     """The abstract introduces the name: spells out an acronym ("Mostly Basic Programming Problems (MBPP)") or
     defines it ("X is", "we propose X")."""
     t = re.escape(fold(name))
-    verbs = "propose|proposes|introduce|introduces|present|presents|called|named|dubbed|termed"
+    verbs = "propose|proposes|introduce|introduces|present|presents|develop|develops|build|builds|design|designs|"
+    verbs += "called|named|dubbed|termed"
     introduced = rf"\b(?:{verbs})\s+(?:\w+\s+){{0,2}}{t}\b"
-    # Not the scorer's looser `defines` ("X," and "X (" also match a name in a list of baselines).
-    return re.search(rf"\({t}\)|{introduced}|(?<![\w-]){t}(?:,| is| are) an?\b", fold(abstract)) is not None
+    # Not the scorer's looser `defines` ("X," and "X (" also match a name in a list of baselines); "X (Expansion ...)"
+    # spells a name out only when a capital follows the bracket.
+    spelled = rf"\({t}\)|(?<![\w-]){t} \([A-Z]"
+    return re.search(rf"{spelled}|{introduced}|(?<![\w-]){t}(?:,| is| are) an?\b", fold(abstract)) is not None
 
 
-def _named(name: str, hits: Sequence[PaperHit]) -> PaperHit | None:
+def _named(name: str, hits: Sequence[PaperHit]) -> tuple[PaperHit | None, bool]:
     """The paper a name denotes: the first hit whose title holds it as a name of its own, else whose abstract
-    introduces it, else whose title holds it at all, else whose abstract mentions it."""
+    introduces it, else whose title holds it at all, else whose abstract mentions it; and whether it was one of the
+    first two (the paper introduces the name rather than mentions it)."""
     tests = (
         lambda h: _own_name(name, h.title),
         lambda h: _introduces(name, h.abstract),
         lambda h: _mentions(name, h.title),
         lambda h: _mentions(name, h.abstract),
     )
-    return next((h for test in tests for h in hits if test(h)), None)
+    return next(((h, i < 2) for i, test in enumerate(tests) for h in hits if test(h)), (None, False))
 
 
 def resolve(retriever: Retriever, question: str, filters: Filters | None) -> Subjects:
-    """Each name in the question resolved to one paper (the one that introduces it, see `_named`), else none."""
-    found: list[PaperHit] = []
+    """Each name in the question resolved to one paper (the one that introduces it, see `_named`), else none.
+
+    A comparison's subjects are papers. A name that papers only mention (a baseline, a source dataset, a model they
+    evaluate) is what they discuss: with two or more names introduced by papers, those papers alone are the subjects,
+    and when no paper introduces any of the names, the question names no paper at all.
+    """
+    picks: dict[str, tuple[PaperHit, bool]] = {}  # paper id -> the paper, and whether any of its names it introduces
     missing: list[str] = []
     for name in names(question):
-        pick = _named(name, retriever.search(name, SEARCH_DEPTH, filters))
+        pick, introduced = _named(name, retriever.search(name, SEARCH_DEPTH, filters))
         if pick is None:
             # A name in one abstract only ("AlgoPerf") can rank below the fused top 10; BM25 alone finds it.
-            pick = _named(name, retriever.lexical_papers(name, SEARCH_DEPTH, filters))
+            pick, introduced = _named(name, retriever.lexical_papers(name, SEARCH_DEPTH, filters))
         if pick is None:
             missing.append(name)
-        elif all(pick.paper_id != h.paper_id for h in found):
-            found.append(pick)
+        else:
+            picks[pick.paper_id] = (pick, introduced or picks.get(pick.paper_id, (pick, False))[1])
+    strong = sum(introduced for _, introduced in picks.values())
+    found = [h for h, introduced in picks.values() if introduced or strong == 1]
     return Subjects(tuple(found), tuple(missing))
 
 
