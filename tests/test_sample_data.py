@@ -10,7 +10,8 @@ from evals.data import check_sample_data
 from evals.fit_modes import load as load_modes
 
 DATA = Path(check_sample_data.__file__).parent
-MODE_ONLY = {"sample_modes.jsonl", "sample_modes_findwork.jsonl"}  # mode labels only: read by evals.fit_modes
+# Mode labels only, read by evals.fit_modes (the last one only as a check).
+MODE_ONLY = {"sample_modes.jsonl", "sample_modes_findwork.jsonl", "sample_modes_check.jsonl"}
 QUESTION_FILES = sorted(p for p in DATA.glob("sample_*.jsonl") if p.name not in {"sample_claims.jsonl", *MODE_ONLY})
 
 
