@@ -4,8 +4,9 @@ The inputs are cues a reader would use: whether the wording asks for a compariso
 question holds and whether two of them stand side by side ("CodeDPO and Effi-Code"), whether it asks for one work
 ("which paper"), for many ("which papers", "approaches") or about the whole collection ("here"), and where the
 question's vector sits against the mean vector of each mode's training questions ("What work is there on X?" reads
-as an overview without any cue word). One-vs-rest logistic regressions over these are fitted by `python -m evals.fit_modes`; the
-most probable mode wins. Without a vector from the fitted embedder, the cue-only regressions decide.
+as an overview without any cue word). One-vs-rest logistic regressions over these are fitted by
+`python -m evals.fit_modes`; the most probable mode wins. Without a vector from the fitted embedder, the cue-only
+regressions decide.
 """
 
 from __future__ import annotations

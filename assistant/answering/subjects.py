@@ -75,7 +75,7 @@ def resolve(retriever: Retriever, question: str, filters: Filters | None) -> Sub
     evaluate) is what they discuss: with two or more names introduced by papers, those papers alone are the subjects,
     and when no paper introduces any of the names, the question names no paper at all.
     """
-    picks: dict[str, tuple[PaperHit, bool]] = {}  # paper id -> the paper, and whether any of its names it introduces
+    picks: dict[str, tuple[PaperHit, bool]] = {}  # paper id -> the paper, and whether it introduces a name that led to it
     missing: list[str] = []
     for name in names(question):
         pick, introduced = _named(name, retriever.search(name, SEARCH_DEPTH, filters))
@@ -85,8 +85,11 @@ def resolve(retriever: Retriever, question: str, filters: Filters | None) -> Sub
         if pick is None:
             missing.append(name)
         else:
-            picks[pick.paper_id] = (pick, introduced or picks.get(pick.paper_id, (pick, False))[1])
+            first, before = picks.get(pick.paper_id, (pick, False))
+            picks[pick.paper_id] = (first, before or introduced)
     strong = sum(introduced for _, introduced in picks.values())
+    # Beside a single introduced paper, a mentioned name can still be the other subject ("MBPP and the Python puzzles
+    # dataset": the puzzles paper mentions Python, and no paper introduces it), so it keeps its row.
     found = [h for h, introduced in picks.values() if introduced or strong == 1]
     return Subjects(tuple(found), tuple(missing))
 
