@@ -66,47 +66,36 @@ def test_a_count_in_an_earlier_turn_does_not_set_the_rows(sample_settings: Setti
 
 
 @pytest.mark.slow
-def test_a_hyphenated_name_is_one_subject(sample_settings: Settings) -> None:
-    # "LLM" inside "Duo-LLM" once resolved to a third paper ("Fine Tuning LLM for Enterprise ...").
-    answer = ask(sample_settings, "How do PHATGOOSE and Duo-LLM route tokens?")
+@pytest.mark.parametrize(
+    ("question", "rows"),
+    [
+        # "LLM" inside "Duo-LLM" once resolved to a third paper ("Fine Tuning LLM for Enterprise ...").
+        ("How do PHATGOOSE and Duo-LLM route tokens?", ["Learning to Route Among Specialized Experts", "Duo-LLM"]),
+        # "AlgoPerf" is in one abstract and no title; the fused search for the bare name ranked that paper below 10.
+        (
+            "Which optimizers were compared in the Lion paper and in the AlgoPerf benchmark paper?",
+            ["Benchmarking Neural Network Training Algorithms", "Symbolic Discovery of Optimization Algorithms"],
+        ),
+        # "MBPP Pro" in a title once stood for MBPP; the MBPP paper spells it out ("Mostly Basic Programming Problems (MBPP)").
+        ("How do MBPP and Parsel differ in the problems they use?", ["Program Synthesis with Large Language Models", "Parsel"]),
+        # With two names that papers introduce, a name they only mention (the HumanEval benchmark) makes no row of its own.
+        ("How do ReCode and AlphaCode use HumanEval?", ["ReCode", "Competition-Level Code Generation with AlphaCode"]),
+    ],
+)
+def test_each_name_is_one_row_the_paper_that_introduces_it(sample_settings: Settings, question: str, rows: list[str]) -> None:
+    answer = ask(sample_settings, question, mode="compare")
     titles = [row["Paper"] for row in answer["table"]]
-    assert len(titles) == 2, titles
-    assert any(t.startswith("Learning to Route Among Specialized Experts") for t in titles)  # PHATGOOSE
-    assert any(t.startswith("Duo-LLM") for t in titles)
+    assert len(titles) == len(rows) and all(any(t.startswith(r) for t in titles) for r in rows), titles
     assert {c["title"] for c in answer["citations"]} == set(titles)
 
 
 @pytest.mark.slow
-def test_a_name_in_one_abstract_only_is_resolved(sample_settings: Settings) -> None:
-    # "AlgoPerf" is in one abstract and no title; the fused search for the bare name ranked that paper below 10.
-    answer = ask(sample_settings, "Which optimizers were compared in the Lion paper and in the AlgoPerf benchmark paper?")
-    titles = [row["Paper"] for row in answer["table"]]
-    assert "Benchmarking Neural Network Training Algorithms" in titles, titles
-    assert any(t.startswith("Symbolic Discovery of Optimization Algorithms") for t in titles)
-    assert len(titles) == 2
-
-
-@pytest.mark.slow
-def test_a_name_is_the_paper_that_introduces_it_not_a_longer_name_holding_it(sample_settings: Settings) -> None:
-    # "MBPP Pro" in a title once stood for MBPP; the MBPP paper spells it out ("Mostly Basic Programming Problems (MBPP)").
-    answer = ask(sample_settings, "How do MBPP and Parsel differ in the problems they use?")
-    titles = [row["Paper"] for row in answer["table"]]
-    assert "Program Synthesis with Large Language Models" in titles, titles
-    assert any(t.startswith("Parsel") for t in titles)
-    assert len(titles) == 2
-
-
-@pytest.mark.slow
-def test_names_papers_only_mention_are_not_the_subjects(sample_settings: Settings) -> None:
+def test_names_papers_only_mention_name_no_paper(sample_settings: Settings) -> None:
     # Adam is only mentioned (by the Lion paper), GPT-4 is a model papers use: neither is a paper's own name, so the
     # question names no paper and the rows are the papers that answer it.
     answer = ask(sample_settings, "How do Adam and GPT-4 differ?", mode="compare")
     titles = [row["Paper"] for row in answer["table"] or []]
     assert len(titles) <= 1 and not any(t.startswith("DART-Math") for t in titles), titles  # GPT-4: a passing mention
-    # With two names that papers introduce, a name they only mention (the HumanEval benchmark) makes no row of its own.
-    answer = ask(sample_settings, "How do ReCode and AlphaCode use HumanEval?", mode="compare")
-    titles = [row["Paper"] for row in answer["table"]]
-    assert len(titles) == 2 and any(t.startswith("ReCode") for t in titles), titles
 
 
 @pytest.mark.slow
