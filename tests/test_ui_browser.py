@@ -28,7 +28,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-DOCS = ROOT / "docs"
 MAP_MARKS = "g.mark-symbol.role-mark path"  # one SVG path per paper (legend symbols are role-legend-symbol)
 TIMEOUT_MS = 300_000  # two busy cores: a first answer loads the model and the BM25 index
 HOSTILE_ABSTRACT = (
@@ -161,7 +160,7 @@ def test_chat_and_corpus_pages_in_chromium(app_url: str, tmp_path: Path, output_
             assert cards.count() == 2 and answer.locator("table").count() == 0
             boxes = [cards.nth(i).bounding_box() for i in range(2)]
             assert boxes[0] and boxes[1] and abs(boxes[0]["y"] - boxes[1]["y"]) < 2, "the cards sit side by side"
-            answer.locator("[class*='st-key-comparison-']").screenshot(path=str(DOCS / "compare.png"))
+            answer.locator("[class*='st-key-comparison-']").screenshot(path=str(output_dir / "ui-compare.png"))
 
             # The answer's map: every paper, the cited ones drawn larger.
             answer.get_by_text("Where these papers sit in the collection").click()
@@ -199,7 +198,7 @@ def test_chat_and_corpus_pages_in_chromium(app_url: str, tmp_path: Path, output_
             expect(count).to_have_text(str(PAPERS + 1), timeout=TIMEOUT_MS)
             corpus_map = page.get_by_test_id("stVegaLiteChart").first
             assert _map_marks(page, PAPERS + 1) == PAPERS + 1, "one point per paper on the corpus map"
-            corpus_map.screenshot(path=str(DOCS / "corpus-map.png"))
+            corpus_map.screenshot(path=str(output_dir / "ui-corpus-map.png"))
             upload = tmp_path / "new-papers.jsonl"
             upload.write_text("".join(json.dumps(p) + "\n" for p in UPLOAD), encoding="utf-8")
             page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
