@@ -90,6 +90,27 @@ def test_each_name_is_one_row_the_paper_that_introduces_it(sample_settings: Sett
 
 
 @pytest.mark.slow
+def test_details_of_one_named_paper_get_a_direct_answer_from_it(sample_settings: Settings) -> None:
+    # "Which benchmarks ..." reads as an overview; asked of one named paper it is a detail inside that paper.
+    answer = ask(sample_settings, "Which benchmarks were used to evaluate CodeDPO?")
+    assert answer["mode"] == "ask"
+    assert [c["title"].split(":")[0] for c in answer["citations"]] == ["CodeDPO"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What approaches other than AlphaCode sample many programs and filter them?",  # a point of reference
+        "Which papers use AlphaCode as a baseline?",  # asks for papers
+        "Summarise what the collection says about CodeDPO and preference learning.",  # asks for an overview
+    ],
+)
+def test_a_named_paper_as_reference_keeps_the_overview(sample_settings: Settings, question: str) -> None:
+    assert ask(sample_settings, question)["mode"] == "summarise"
+
+
+@pytest.mark.slow
 def test_names_papers_only_mention_name_no_paper(sample_settings: Settings) -> None:
     # Adam is only mentioned (by the Lion paper), GPT-4 is a model papers use: neither is a paper's own name, so the
     # question names no paper and the rows are the papers that answer it.

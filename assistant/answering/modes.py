@@ -79,6 +79,15 @@ def cues(question: str) -> np.ndarray:
     )
 
 
+# Words that ask for an overview whatever else the question names ("summarise", "across the collection").
+_OVERVIEW = re.compile(r"\b(summari[sz]e|summary|overview|survey|landscape|themes?|review|across)\b", re.IGNORECASE)
+
+
+def asks_overview(question: str) -> bool:
+    """The question says in so many words that it wants an overview, or asks about the whole collection."""
+    return bool(_OVERVIEW.search(question) or _WHOLE_COLLECTION.search(question))
+
+
 @dataclass(frozen=True)
 class ModeModel:
     """One-vs-rest regressions with and without the vector features, and the centroids those are measured against."""

@@ -37,7 +37,7 @@ class Assistant:
         self.llm = llm
         self.evidence = EvidenceBuilder(self.embedder, CollectionTermStats(self.store), settings.evidence_sentences)
         self.modes = strategies(retriever, self.evidence, settings)
-        self.planner = Planner(settings, self.evidence, self.modes, llm)
+        self.planner = Planner(settings, self.evidence, self.modes, retriever, llm)
         self.writer = Writer(llm, settings, self.embedder) if llm is not None else None
 
     def standalone(self, question: str, history: list[str] | tuple[str, ...]) -> str:

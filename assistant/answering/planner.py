@@ -10,17 +10,19 @@ from dataclasses import replace
 from assistant.answering import extractive
 from assistant.answering.asking import asked_count, asks_specific
 from assistant.answering.evidence import EvidenceBuilder
-from assistant.answering.modes import resolve_mode
+from assistant.answering.modes import asks_overview, resolve_mode
 from assistant.answering.plan import Plan, Request
 from assistant.answering.prompts import rewrite_messages
 from assistant.answering.relevance import closest_first, refusal_reason
 from assistant.answering.rewrite import accept_rewrite, offline_rewrite
 from assistant.answering.scorer import EvidenceModel, load_summary_bars
 from assistant.answering.strategies import Query, Strategy
+from assistant.answering.subjects import one_named_work
 from assistant.config import Settings
 from assistant.errors import LLMError
 from assistant.llm.protocol import LLM
 from assistant.models import Evidence, Mode
+from assistant.retrieval.retriever import Retriever
 
 log = logging.getLogger("assistant.answering.pipeline")
 
@@ -29,9 +31,15 @@ class Planner:
     """Retrieves and gathers evidence for a request; no generation. Holds no per-question state."""
 
     def __init__(
-        self, settings: Settings, evidence: EvidenceBuilder, modes: dict[Mode, Strategy], llm: LLM | None = None
+        self,
+        settings: Settings,
+        evidence: EvidenceBuilder,
+        modes: dict[Mode, Strategy],
+        retriever: Retriever,
+        llm: LLM | None = None,
     ) -> None:
         self.settings = settings
+        self.retriever = retriever
         self.evidence = evidence
         self.modes = modes
         self.llm = llm
@@ -57,7 +65,7 @@ class Planner:
         vector = embedder.embed_query(standalone)
         # The mode is read from the user's own words (a follow-up's "how does it compare" asks about one paper).
         asked_vector = vector if standalone == request.question else embedder.embed_query(request.question)
-        strategy = self.modes[resolve_mode(request.question, request.mode, asked_vector, embedder.name)]
+        strategy = self.modes[self._mode(request, asked_vector)]
         query = Query(standalone, vector, request.top_k or self.settings.top_k, request.filters, asked_count(request.question))
         found = strategy.retrieve(query)
         asked = found.question or standalone
@@ -90,6 +98,13 @@ class Planner:
             cites.cite_bar if cites else None,
             cites.cite_ratio if cites else 0.0,
         )
+
+    def _mode(self, request: Request, vector: Sequence[float]) -> Mode:
+        """The detected (or requested) mode; a detected overview of details inside one named paper is a direct answer."""
+        mode = resolve_mode(request.question, request.mode, vector, self.evidence.embedder.name)
+        if mode != "summarise" or request.mode not in (None, "", "auto") or asks_overview(request.question):
+            return mode
+        return "ask" if one_named_work(self.retriever, request.question, request.filters) is not None else mode
 
     def _refusal(
         self, mode: Mode, pool: Sequence[Evidence], missing: Sequence[str], settled: float | None, stated: float | None

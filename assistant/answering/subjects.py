@@ -94,6 +94,41 @@ def resolve(retriever: Retriever, question: str, filters: Filters | None) -> Sub
     return Subjects(tuple(found), tuple(missing))
 
 
+# "Which papers ...", "what studies ...": the question asks for publications, however many names it holds.
+_ASKS_FOR_WORKS = re.compile(r"\b(papers|works|studies|articles|publications|research|literature)\b", re.IGNORECASE)
+
+
+def one_named_work(retriever: Retriever, question: str, filters: Filters | None) -> PaperHit | None:
+    """The one paper a question is about, when each name it holds leads to the same paper and that paper introduces
+    one of them ("Which benchmarks were used to evaluate CodeDPO?"), and it does not ask for papers; else None.
+
+    Plural words after "which" read as an overview ("which benchmarks"), but asked of one named paper they are
+    details inside it, which a direct answer from that paper gives and a summary of seven papers does not.
+    """
+    found = names(question)
+    if not found or _ASKS_FOR_WORKS.search(question) or any(_reference(name, question) for name in found):
+        return None
+    picks: dict[str, PaperHit] = {}
+    for name in found:
+        hits = retriever.search(name, SEARCH_DEPTH, filters)
+        pick, introduces = _named(name, hits)
+        # A name that another paper also introduces or holds in its title ("LLM", "AutoML") is a topic, not a work.
+        if pick is None or not introduces or any(_owns(name, h) for h in hits if h.paper_id != pick.paper_id):
+            return None
+        picks[pick.paper_id] = pick
+    return next(iter(picks.values())) if len(picks) == 1 else None
+
+
+def _reference(name: str, question: str) -> bool:
+    """The name is a point of reference for other works ("approaches other than AlphaCode", "methods like DARTS")."""
+    before = r"\b(?:other than|besides|beyond|apart from|except|like|such as|similar to|unlike|in addition to|as)\s+(?:the\s+)?"
+    return re.search(before + re.escape(name) + r"(?![\w-])", question, re.IGNORECASE) is not None
+
+
+def _owns(name: str, hit: PaperHit) -> bool:
+    return _own_name(name, hit.title) or _introduces(name, hit.abstract)
+
+
 def without_names(question: str, subject_names: Sequence[str], stand_in: str = "it") -> str:
     """The question with each subject's name replaced by a pronoun."""
     for name in sorted(subject_names, key=len, reverse=True):
