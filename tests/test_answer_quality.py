@@ -80,6 +80,13 @@ def test_a_count_in_an_earlier_turn_does_not_set_the_rows(sample_settings: Setti
         ("How do MBPP and Parsel differ in the problems they use?", ["Program Synthesis with Large Language Models", "Parsel"]),
         # With two names that papers introduce, a name they only mention (the HumanEval benchmark) makes no row of its own.
         ("How do ReCode and AlphaCode use HumanEval?", ["ReCode", "Competition-Level Code Generation with AlphaCode"]),
+        # "PEFT" is spelled out by several abstracts: a common term, so the PEFT survey reached first is no subject.
+        (
+            "What did the two empirical PEFT studies on code (code generation, and unit test generation) conclude?",
+            ["Exploring Parameter-Efficient Fine-Tuning Techniques", "Parameter-Efficient Fine-Tuning of Large Language Models"],
+        ),
+        # A compound name that starts the question is a name ("Code" after its hyphen once resolved to AceCoder).
+        ("Effi-Code and CodeDPO both improve efficiency. How does each build its training data?", ["Effi-Code", "CodeDPO"]),
     ],
 )
 def test_each_name_is_one_row_the_paper_that_introduces_it(sample_settings: Settings, question: str, rows: list[str]) -> None:

@@ -58,14 +58,17 @@ def _introduces(name: str, abstract: str) -> bool:
 def _named(name: str, hits: Sequence[PaperHit]) -> tuple[PaperHit | None, bool]:
     """The paper a name denotes: the first hit whose title holds it as a name of its own, else whose abstract
     introduces it, else whose title holds it at all, else whose abstract mentions it; and whether it was one of the
-    first two (the paper introduces the name rather than mentions it)."""
+    first two (the paper introduces the name rather than mentions it). A name that several of the papers introduce
+    ("large language models (LLMs)" in many abstracts) is a common term, which no paper introduces."""
     tests = (
         lambda h: _own_name(name, h.title),
         lambda h: _introduces(name, h.abstract),
         lambda h: _mentions(name, h.title),
         lambda h: _mentions(name, h.abstract),
     )
-    return next(((h, i < 2) for i, test in enumerate(tests) for h in hits if test(h)), (None, False))
+    pick, rank = next(((h, i) for i, test in enumerate(tests) for h in hits if test(h)), (None, len(tests)))
+    common = pick is not None and any(_owns(name, h) for h in hits if h.paper_id != pick.paper_id)
+    return pick, rank < 2 and not common
 
 
 def resolve(retriever: Retriever, question: str, filters: Filters | None) -> Subjects:
@@ -110,10 +113,9 @@ def one_named_work(retriever: Retriever, question: str, filters: Filters | None)
         return None
     picks: dict[str, PaperHit] = {}
     for name in found:
-        hits = retriever.search(name, SEARCH_DEPTH, filters)
-        pick, introduces = _named(name, hits)
-        # A name that another paper also introduces or holds in its title ("LLM", "AutoML") is a topic, not a work.
-        if pick is None or not introduces or any(_owns(name, h) for h in hits if h.paper_id != pick.paper_id):
+        # A name that several papers introduce ("LLM", "AutoML") is a topic, which no paper introduces (`_named`).
+        pick, introduces = _named(name, retriever.search(name, SEARCH_DEPTH, filters))
+        if pick is None or not introduces:
             return None
         picks[pick.paper_id] = pick
     return next(iter(picks.values())) if len(picks) == 1 else None
