@@ -41,10 +41,10 @@ _COMPARE = re.compile(
     r"both|each|relate[sd]? to|how do .+ and .+|similarit(y|ies)|trade-?offs?)\b",
     re.IGNORECASE,
 )
+# Words that ask for an overview whatever else the question names.
+_OVERVIEW_WORDS = r"summari[sz]e|summary|overview|survey|landscape|themes?|review"
 _SUMMARISE = re.compile(
-    r"\b(summari[sz]e|summary|overview|survey|what does (the|this) collection say|"
-    r"across the collection|which (papers|benchmarks|works|methods)|"
-    r"landscape|themes?|review)\b",
+    rf"\b({_OVERVIEW_WORDS}|what does (the|this) collection say|across the collection|which (papers|benchmarks|works|methods))\b",
     re.IGNORECASE,
 )
 _UNIT = r"(paper|work|study|article|method|approach|system|tool|model|benchmark|dataset|framework|technique|survey|review)"
@@ -79,8 +79,7 @@ def cues(question: str) -> np.ndarray:
     )
 
 
-# Words that ask for an overview whatever else the question names ("summarise", "across the collection").
-_OVERVIEW = re.compile(r"\b(summari[sz]e|summary|overview|survey|landscape|themes?|review|across)\b", re.IGNORECASE)
+_OVERVIEW = re.compile(rf"\b({_OVERVIEW_WORDS}|across)\b", re.IGNORECASE)
 
 
 def asks_overview(question: str) -> bool:
