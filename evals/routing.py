@@ -14,15 +14,15 @@ from typing import Any
 import numpy as np
 
 from assistant.answering.modes import MODES, resolve_mode
-from assistant.config import load_settings
+from assistant.config import Settings, load_settings
 from evals.fit_modes import load
 
 
-def route(files: Sequence[Path]) -> dict[str, Any]:
+def route(files: Sequence[Path], settings: Settings) -> dict[str, Any]:
     """Per file: accuracy of the wording model and of the planner, and the questions on which the two differ."""
     from assistant import build_assistant
 
-    assistant = build_assistant(load_settings())
+    assistant = build_assistant(settings)
     out: dict[str, Any] = {}
     for path in files:
         questions, labels = load([path])
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("files", nargs="+", type=Path, help="question files with a mode or a question type per row")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     args = p.parse_args(argv)
-    report = route(args.files)
+    report = route(args.files, load_settings())
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
