@@ -102,8 +102,9 @@ _ASKS_FOR_WORKS = re.compile(r"\b(papers|works|studies|articles|publications|res
 
 
 def one_named_work(retriever: Retriever, question: str, filters: Filters | None) -> PaperHit | None:
-    """The one paper a question is about, when each name it holds leads to the same paper and that paper introduces
-    one of them ("Which benchmarks were used to evaluate CodeDPO?"), and it does not ask for papers; else None.
+    """The one paper a question is about, when its names resolve as a comparison's do (`resolve`) to that paper alone
+    ("Which benchmarks were used to evaluate CodeDPO?"), and it neither asks for papers nor uses a name as a point of
+    reference; else None.
 
     Plural words after "which" read as an overview ("which benchmarks"), but asked of one named paper they are
     details inside it, which a direct answer from that paper gives and a summary of seven papers does not.
@@ -111,14 +112,9 @@ def one_named_work(retriever: Retriever, question: str, filters: Filters | None)
     found = names(question)
     if not found or _ASKS_FOR_WORKS.search(question) or any(_reference(name, question) for name in found):
         return None
-    picks: dict[str, PaperHit] = {}
-    for name in found:
-        # A name that several papers introduce ("LLM", "AutoML") is a topic, which no paper introduces (`_named`).
-        pick, introduces = _named(name, retriever.search(name, SEARCH_DEPTH, filters))
-        if pick is None or not introduces:
-            return None
-        picks[pick.paper_id] = pick
-    return next(iter(picks.values())) if len(picks) == 1 else None
+    # One subject and no unmatched name: exactly one paper introduces a name, and every other name leads to it too.
+    subjects = resolve(retriever, question, filters)
+    return subjects.hits[0] if len(subjects.hits) == 1 and not subjects.missing else None
 
 
 def _reference(name: str, question: str) -> bool:
