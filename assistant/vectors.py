@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-Vector = Sequence[float] | npt.NDArray[np.float64]
-Matrix = Sequence[Vector] | npt.NDArray[np.float64]
+Vector = Sequence[float] | npt.NDArray[np.floating[Any]]
+Matrix = Sequence[Vector] | npt.NDArray[np.floating[Any]]
 
 
 def as_matrix(vectors: Matrix) -> npt.NDArray[np.float64]:
@@ -63,3 +64,17 @@ def units(vectors: Matrix) -> npt.NDArray[np.float64]:
     matrix = np.atleast_2d(matrix)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms > 0, norms, 1.0)
+
+
+def best_matches(queries: Matrix, groups: Sequence[Matrix]) -> npt.NDArray[np.float64]:
+    """MaxSim: for each group of rows and each query row, the query's largest dot product with the group's rows (cosines
+    for unit vectors; 0 for an empty group). One row per group, computed in one matrix product."""
+    q = np.asarray(queries, dtype=np.float32)
+    sizes = [len(g) for g in groups]
+    out = np.zeros((len(groups), len(q)))
+    if not len(q) or not sum(sizes):
+        return out
+    sims = q @ np.concatenate([np.asarray(g, dtype=np.float32).reshape(n, -1) for g, n in zip(groups, sizes, strict=True) if n]).T
+    starts = np.cumsum([0] + [n for n in sizes if n])[:-1]
+    out[[i for i, n in enumerate(sizes) if n]] = np.maximum.reduceat(sims, starts, axis=1).T
+    return out

@@ -21,7 +21,7 @@ import numpy as np
 from assistant.answering.scorer import EvidenceModel
 from assistant.config import Settings, with_options
 from assistant.models import Answer
-from evals.fit_evidence import Question, add_arguments, claim_question, feature_table, load_claims
+from evals.fit_evidence import Question, add_arguments, claim_question, committed_piece_bar, feature_table, load_claims
 
 ARGS = argparse.Namespace
 
@@ -33,7 +33,7 @@ def fold_models(args: ARGS) -> tuple[list[EvidenceModel], list[EvidenceModel], l
     from evals.evidence_cv import _fit, assign_folds, fit_bars, groups_of, out_of_fold, row_weights
     from evals.quote_cv import fit_on
 
-    table, _ = feature_table(args)
+    table, _ = feature_table(args, committed_piece_bar(args))
     groups, weight = groups_of(table), row_weights(table, args.extra_weight)
     folds = assign_folds(table, args.folds, args.seed)
     everything = np.arange(len(table.answerable))
@@ -43,7 +43,7 @@ def fold_models(args: ARGS) -> tuple[list[EvidenceModel], list[EvidenceModel], l
         model = _fit(table, np.flatnonzero(np.isin(table.question, train_q)), args.l2, weight)
         inner = out_of_fold(table, train_q, assign_folds(table, args.folds - 1, args.seed + 1 + f), args.l2, weight)
         bars = fit_bars(table, groups, inner, [int(q) for q in train_q])
-        models.append(replace(model, refusal_bar=bars[0], cite_bar=bars[1]))
+        models.append(replace(model, refusal_bar=bars[0], cite_bar=bars[1], piece_bar=table.piece_bar))
         rankers.append(fit_on(table, groups, [int(q) for q in train_q], args.l2, args.extra_weight))
     return models, fold_claim_models(table, Options(args.l2, args.folds, args.seed, args.extra_weight)), rankers, folds
 

@@ -250,4 +250,4 @@ def final_fit(table: Table, l2: float, oof: np.ndarray, extra_weight: float = 1.
     model = _fit(table, np.arange(len(table.y)), l2, weight)
     groups = groups_of(table)
     bars = fit_bars(table, groups, oof, list(range(len(table.answerable))))
-    return replace(model, refusal_bar=bars[0], cite_bar=bars[1])
+    return replace(model, refusal_bar=bars[0], cite_bar=bars[1], piece_bar=table.piece_bar)

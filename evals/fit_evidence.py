@@ -2,7 +2,8 @@
 
 Stages, each cached under --cache so a refit takes seconds:
 1. collect: retrieve the top k papers for each question with the real retriever and label every sentence;
-2. features: the scorer's feature rows (sentence vectors embedded once per abstract, kept as .npy);
+2. features: the scorer's feature rows (sentence and word-piece vectors embedded once per abstract, kept on disk by
+   `fit_vectors`), for each candidate piece bar, the one with the lowest cross-validated log-loss kept;
 3. fit: grouped cross-validation (AUC, calibration, bars, answer-level figures), then a final fit on everything.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import re
 import sys
@@ -26,17 +26,18 @@ from assistant.answering.scorer import FEATURES, PARAMS_PATH, DocFreqTermStats, 
 from assistant.config import Settings
 from assistant.text import sentences as sentence_code
 from assistant.text import words
+from evals import fit_vectors
 from evals.claim_cv import Options, cross_validate_claims, final_claim_model
-from evals.evidence_cv import cross_validate, final_fit
+from evals.evidence_cv import assign_folds, cross_validate, final_fit, out_of_fold, row_weights
 from evals.fit_cache import code_digest, digest, records_key
+from evals.fit_vectors import SentenceVectors
 
 if TYPE_CHECKING:
     from assistant.answering.pipeline import Assistant
-    from assistant.index.embed import Embedder
     from assistant.models import PaperHit
 
 # The code that computes the features (this module splits the sentences) and the embedding model key the feature cache.
-FEATURE_CODE = (scorer, asking, words, sentence_code, sys.modules[__name__])
+FEATURE_CODE = (scorer, asking, words, sentence_code, fit_vectors, sys.modules[__name__])
 
 _SPACE = re.compile(r"\s+")
 
@@ -123,42 +124,6 @@ def load_extra(path: Path) -> list[Question]:
 # -- collection -------------------------------------------------------------------------------------
 
 
-class SentenceVectors:
-    """Sentence vectors per abstract, embedded once and kept on disk as .npy keyed by paper id and text."""
-
-    def __init__(self, folder: Path, embedder: Embedder) -> None:
-        self.folder = folder / f"sentvec-{re.sub(r'[^A-Za-z0-9._-]+', '_', embedder.name)}"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.embedder = embedder
-
-    def path(self, paper_id: str, abstract: str) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", paper_id)[:80]
-        return self.folder / f"{safe}-{hashlib.sha1(abstract.encode()).hexdigest()[:10]}.npy"
-
-    def prefetch(self, papers: Sequence[tuple[str, str]], batch: int = 512) -> int:
-        """Embed the (paper id, abstract) pairs not cached yet; returns how many sentences were embedded."""
-        todo = [(pid, a) for pid, a in dict(papers).items() if not self.path(pid, a).exists()]
-        done = 0
-        while todo:
-            group, size = [], 0
-            while todo and size < batch:
-                pid, abstract = todo.pop()
-                texts = [abstract[s:e] for s, e in sentence_code.sentence_spans(abstract) or [(0, len(abstract))]]
-                group.append((pid, abstract, texts))
-                size += len(texts)
-            vectors = np.asarray(self.embedder.embed([t for _, _, ts in group for t in ts]), dtype=np.float32)
-            at = 0
-            for pid, abstract, texts in group:
-                np.save(self.path(pid, abstract), vectors[at : at + len(texts)])
-                at += len(texts)
-            done += size
-            print(f"embedded {done} sentences, {len(todo)} abstracts to go", file=sys.stderr, flush=True)
-        return done
-
-    def get(self, paper_id: str, abstract: str) -> np.ndarray:
-        return np.asarray(np.load(self.path(paper_id, abstract)), dtype=np.float32)
-
-
 def _paper_key(hit: PaperHit, by_title: bool) -> str:
     return _norm(hit.title).casefold() if by_title else hit.paper_id
 
@@ -222,10 +187,14 @@ class Table:
     good: list[set[int]]  # per question: ranks of papers that are gold evidence
     fine: list[set[int]]  # per question: ranks of papers acceptable to cite (gold, or cited by the claim's source)
     source: np.ndarray  # per question: 0 SciFact, 1 extra
+    piece_bar: float = 1.0  # the cosine at which the piece_share column counts a word piece as matched
 
 
-def features_for(records: Sequence[dict[str, Any]], stats: DocFreqTermStats, vectors: SentenceVectors) -> list[np.ndarray]:
+def features_for(
+    records: Sequence[dict[str, Any]], stats: DocFreqTermStats, vectors: SentenceVectors, piece_bar: float
+) -> list[np.ndarray]:
     vectors.prefetch([(p["paper_id"], p["abstract"]) for r in records for p in r["papers"]])
+    asked = vectors.question_pieces([r["question"] for r in records], piece_bar)
     out = []
     for r in records:
         papers = []
@@ -233,12 +202,13 @@ def features_for(records: Sequence[dict[str, Any]], stats: DocFreqTermStats, vec
             spans = sentence_code.sentence_spans(p["abstract"]) or [(0, len(p["abstract"]))]
             sentences = tuple(p["abstract"][s:e] for s, e in spans)
             papers.append(PaperSentences(p["paper_id"], p["title"], p["score"], p["dense"], sentences,
-                                         vectors.get(p["paper_id"], p["abstract"])))  # fmt: skip
-        out.append(feature_matrix(r["question"], r["vector"], papers, stats))
+                                         vectors.get(p["paper_id"], p["abstract"]),
+                                         vectors.pieces(p["paper_id"], p["abstract"])))  # fmt: skip
+        out.append(feature_matrix(r["question"], r["vector"], papers, stats, asked[r["question"]]))
     return out
 
 
-def build_table(sources: Sequence[tuple[list[dict[str, Any]], list[np.ndarray]]]) -> Table:
+def build_table(sources: Sequence[tuple[list[dict[str, Any]], list[np.ndarray]]], piece_bar: float = 1.0) -> Table:
     xs, ys, qs, ps, answerable, good, fine, src = [], [], [], [], [], [], [], []
     qi = 0
     for s, (records, mats) in enumerate(sources):
@@ -255,11 +225,11 @@ def build_table(sources: Sequence[tuple[list[dict[str, Any]], list[np.ndarray]]]
             src.append(s)
             qi += 1
     return Table(np.vstack(xs), np.asarray(ys), np.asarray(qs), np.asarray(ps), np.asarray(answerable), good, fine,
-                 np.asarray(src))  # fmt: skip
+                 np.asarray(src), piece_bar)  # fmt: skip
 
 
-def feature_table(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
-    """The table for SciFact (and --extra), from the npz cache when nothing it depends on changed."""
+def feature_table(args: argparse.Namespace, piece_bar: float) -> tuple[Table, dict[str, Any]]:
+    """The table for SciFact (and --extra) at one piece bar, from the npz cache when nothing it depends on changed."""
     from assistant.index.embed import build_embedder
 
     base = Settings()
@@ -279,11 +249,11 @@ def feature_table(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
             parts.append(("cross-cs", scifact, [off_domain(q) for q in extra_qs]))
     loaded = [(tag, *source_records(s, qs, args, tag)) for tag, s, qs in parts]
     inputs = [(tag, len(recs), digest(json.dumps(recs, sort_keys=True))) for tag, recs, _ in loaded]
-    key = digest(code_digest(FEATURE_CODE), base.embedding_model, inputs)
+    key = digest(code_digest(FEATURE_CODE), base.embedding_model, inputs, piece_bar)
     path = Path(args.cache) / f"evidence-features-{key}.npz"
     if not path.exists():
         vectors = SentenceVectors(Path(args.cache), build_embedder(base))
-        mats = [features_for(recs, stats, vectors) for _, recs, stats in loaded]
+        mats = [features_for(recs, stats, vectors, piece_bar) for _, recs, stats in loaded]
         np.savez_compressed(path, *[m for ms in mats for m in ms])
     stored = np.load(path)
     flat = [stored[f"arr_{i}"] for i in range(len(stored.files))]
@@ -292,7 +262,7 @@ def feature_table(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
         sources.append((recs, flat[at : at + len(recs)]))
         at += len(recs)
     data = {tag: {"questions": len(recs), "answerable": sum(r["answerable"] for r in recs)} for tag, recs, _ in loaded}
-    return build_table(sources), data
+    return build_table(sources, piece_bar), data
 
 
 # -- command ------------------------------------------------------------------------------------------
@@ -322,19 +292,51 @@ def add_arguments(p: argparse.ArgumentParser, claims_required: bool = True) -> N
     )
     p.add_argument("--extra-weight", type=float, default=1.0, help="weight of an --extra sentence against a SciFact one")
     p.add_argument("--seed", type=int, default=0, help="seed of the fold assignment")
+    p.add_argument(
+        "--piece-bars",
+        type=float,
+        nargs="+",
+        default=[0.7, 0.75, 0.8, 0.85, 0.9],
+        help="candidate cosines at which a word piece counts as matched; the lowest cross-validated log-loss wins",
+    )
     p.add_argument("--dry-run", action="store_true", help="report only; leave the parameters file alone")
 
 
+def choose_piece_bar(args: argparse.Namespace) -> tuple[float, dict[str, float]]:
+    """The candidate piece bar whose features give the lowest out-of-fold log-loss of the sentence model, and each
+    candidate's loss."""
+    losses = {}
+    for bar in args.piece_bars:
+        table, _ = feature_table(args, bar)
+        weight = row_weights(table, args.extra_weight)
+        folds = assign_folds(table, args.folds, args.seed)
+        oof = np.clip(out_of_fold(table, np.arange(len(table.answerable)), folds, args.l2, weight), 1e-9, 1 - 1e-9)
+        loss = -(table.y * np.log(oof) + (1 - table.y) * np.log(1 - oof))
+        losses[f"{bar:g}"] = round(float(np.sum(weight[table.question] * loss) / np.sum(weight[table.question])), 6)
+    best = min(args.piece_bars, key=lambda b: losses[f"{b:g}"])
+    return best, losses
+
+
+def committed_piece_bar(args: argparse.Namespace) -> float:
+    """The piece bar of the fitted parameters in --out, for commands that reuse the fit's feature table."""
+    bar = scorer.load_model(args.out).piece_bar
+    if bar is None:
+        raise SystemExit(f"error: {args.out}: no fitted piece bar; run python -m evals.fit_evidence first")
+    return bar
+
+
 def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
-    table, data = feature_table(args)
+    bar, losses = choose_piece_bar(args)
+    table, data = feature_table(args, bar)
     cv, oof = cross_validate(table, args.folds, args.l2, args.seed, args.extra_weight)
+    cv["piece_bar_log_loss"] = losses
     model = final_fit(table, args.l2, oof, args.extra_weight)
     options = Options(args.l2, args.folds, args.seed, args.extra_weight)
     cv["claims"] = cross_validate_claims(table, oof, options)
     claim_model = final_claim_model(table, oof, options)
     weights = dict(zip(FEATURES, (round(float(w), 4) for w in model.weights), strict=True))
     report = {"cv": cv, "weights": weights, "bias": round(model.bias, 4),
-              "refusal_bar": round(model.refusal_bar, 4), "cite_bar": round(model.cite_bar, 4),
+              "refusal_bar": round(model.refusal_bar, 4), "cite_bar": round(model.cite_bar, 4), "piece_bar": bar,
               "claims": {"refusal_bar": round(claim_model.refusal_bar, 4),
                          "cite_bar": round(claim_model.cite_bar, 4)}}  # fmt: skip
     params = {

@@ -122,14 +122,14 @@ def final_ranker(table: Table, l2: float, extra_weight: float) -> EvidenceModel:
 def main(argv: Sequence[str] | None = None) -> int:
     from assistant.config import Settings
     from assistant.runtime import prepare_runtime
-    from evals.fit_evidence import add_arguments, feature_table
+    from evals.fit_evidence import add_arguments, committed_piece_bar, feature_table
 
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="python -m evals.quote_cv", description=(__doc__ or "").splitlines()[0])
     add_arguments(p)
     args = p.parse_args(argv)
     prepare_runtime(Settings())
-    table, _ = feature_table(args)
+    table, _ = feature_table(args, committed_piece_bar(args))
     folds = assign_folds(table, args.folds, args.seed)
     oof = out_of_fold(table, np.arange(len(table.answerable)), folds, args.l2, row_weights(table, args.extra_weight))
     report: dict[str, Any] = {"cv": cross_validate_ranker(table, oof, Options(args.l2, args.folds, args.seed, args.extra_weight))}

@@ -90,3 +90,30 @@ def test_stale_or_damaged_export_is_not_used(tmp_path: Path, onnx_folder: Path) 
     onnx_file.write_bytes(onnx_file.read_bytes()[:1000])
     assert load_encoder(model, tmp_path) is None
     assert LocalEmbedder(onnx_folder=tmp_path).backend == "torch"
+
+
+@pytest.mark.slow
+def test_word_pieces_equal_torch(onnx_folder: Path) -> None:
+    """The export's word pieces (batched) are the torch transformer's, token for token, within float16 precision."""
+    onnx, torch_path = LocalEmbedder(onnx_folder=onnx_folder), LocalEmbedder(use_onnx=False)
+    got_vectors, got = onnx.embed_with_pieces(SENTENCES)
+    want_vectors, want = torch_path.embed_with_pieces(SENTENCES)
+    assert np.abs(np.asarray(got_vectors) - np.asarray(onnx.embed(SENTENCES))).max() < 1e-6
+    assert np.abs(np.asarray(got_vectors) - np.asarray(want_vectors)).max() < 1e-5
+    assert got[0].tokens[:3] == ("which", "work", "finds") and got[5].tokens == ()
+    for a, b in zip(got, want, strict=True):
+        assert a.tokens == b.tokens and a.vectors.shape == (len(a.tokens), 384)
+        assert np.abs(a.vectors.astype(np.float32) - b.vectors.astype(np.float32)).max(initial=0.0) < 2e-3
+
+
+def test_export_without_word_pieces_falls_back_to_torch(tmp_path: Path, onnx_folder: Path) -> None:
+    """An export made before the word-piece output still serves sentence vectors; word pieces then come from torch."""
+    _, meta_file = _copy_export(onnx_folder, tmp_path)
+    meta = json.loads(meta_file.read_text())
+    meta.pop("outputs", None)
+    meta_file.write_text(json.dumps(meta))
+    embedder = LocalEmbedder(onnx_folder=tmp_path)
+    assert embedder.backend == "onnx"
+    vectors, pieces = embedder.embed_with_pieces(["What is B4?"])
+    assert pieces[0].tokens == ("what", "is", "b", "##4", "?")
+    assert np.abs(np.asarray(vectors[0]) - np.asarray(embedder.embed_query("What is B4?"))).max() < 1e-5

@@ -12,9 +12,12 @@ import pytest
 from assistant.answering.scorer import (
     FEATURES,
     PARAMS_PATH,
+    PIECE_FEATURES,
     DocFreqTermStats,
     EvidenceModel,
     PaperSentences,
+    QueryPieces,
+    content_pieces,
     feature_matrix,
     fit_logistic,
     load_model,
@@ -154,3 +157,43 @@ def test_a_stored_bar_never_rounds_up_past_the_question_it_must_pass() -> None:
     stored = replace(fitted, refusal_bar=0.0377065, cite_bar=0.0893759).to_dict()
     assert stored["refusal_bar"] == 0.037706 <= 0.0377065
     assert stored["cite_bar"] == 0.089375
+
+
+def _pieces(rows: list[list[float]]) -> np.ndarray:
+    return np.vstack([_unit(r) for r in rows]).astype(np.float16)
+
+
+def test_word_piece_features_match_pieces_in_context() -> None:
+    """A sentence holding both question pieces scores higher than one holding one; the gaps are to the best."""
+    q = _unit([1.0, 0.0, 0.0, 0.0])
+    asked = QueryPieces(_pieces([[1, 0, 0, 0], [0, 1, 0, 0]]).astype(np.float32), bar=0.8)
+    both = _pieces([[1, 0, 0, 0.1], [0, 1, 0, 0.1], [0, 0, 1, 0]])
+    one = _pieces([[1, 0, 0, 0.1], [0, 0.5, 1, 0]])
+    paper = replace(_paper(["Both.", "One."], [q, q]), pieces=(both, one))
+    x = feature_matrix("Is it true that a b?", q, [paper], STATS, asked)
+    match, share = FEATURES.index("piece_match"), FEATURES.index("piece_share")
+    assert x[0, share] == pytest.approx(1.0) and x[1, share] == pytest.approx(0.5)
+    assert x[0, match] > x[1, match] > 0.5
+    assert x[0, FEATURES.index("piece_share_gap")] == 0.0 and x[1, FEATURES.index("piece_share_gap")] == pytest.approx(-0.5)
+    assert x[1, FEATURES.index("piece_match_gap")] == pytest.approx(x[1, match] - x[0, match])
+
+
+def test_without_word_pieces_the_features_count_at_their_mean() -> None:
+    """A remote embedder gives no word pieces: those features are NaN and move no probability."""
+    model = load_model()
+    q = _unit([1.0, 0.0, 0.0])
+    paper = _paper(["We study code generation.", "Results are reported."], [_unit([1.0, 0.2, 0.0]), _unit([0.3, 0.0, 1.0])])
+    x = feature_matrix("Is it true that code generation benefits from priors?", q, [paper], STATS)
+    assert np.isnan(x[:, [FEATURES.index(f) for f in PIECE_FEATURES]]).all()
+    at_mean = x.copy()
+    for f in PIECE_FEATURES:
+        at_mean[:, FEATURES.index(f)] = model.mean[FEATURES.index(f)]
+    assert np.allclose(model.probability(x), model.probability(at_mean))
+    assert model.piece_bar is not None and 0.5 < model.piece_bar < 1.0
+    assert EvidenceModel.from_dict(model.to_dict()).piece_bar == model.piece_bar
+
+
+def test_content_pieces_drop_stopwords_and_punctuation() -> None:
+    rows = np.eye(6, dtype=np.float32)
+    kept = content_pieces(("what", "is", "b", "##4", "?", "optimizer"), rows)
+    assert kept.shape == (3, 6) and kept[:, 2].sum() == 1 and kept[:, 3].sum() == 1 and kept[:, 5].sum() == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -16,20 +17,24 @@ from assistant.answering.quotes import load_quote_model
 from assistant.answering.scorer import (
     EvidenceModel,
     PaperSentences,
+    QueryPieces,
     TermStats,
+    content_pieces,
     feature_matrix,
     is_boilerplate,
     load_model,
     split_by_paper,
 )
 from assistant.answering.termstats import CollectionTermStats
-from assistant.index.embed import Embedder
+from assistant.index.embed import Embedder, PieceEmbedder, Pieces
 from assistant.models import Evidence, PaperHit, Sentence
 from assistant.text.sentences import sentence_spans
 
 __all__ = ["EvidenceBuilder"]
 
 _Spans = list[tuple[int, int]]
+# Spans, sentence vectors and (when the embedder gives them) each sentence's word-piece vectors.
+_Entry = tuple[_Spans, npt.NDArray[np.float32], tuple[npt.NDArray[np.float16], ...] | None]
 
 
 def _authors(meta: dict[str, object]) -> tuple[str, ...]:
@@ -67,16 +72,33 @@ class EvidenceBuilder:
         self.embedder = embedder
         self.stats = stats
         self.sentences = sentences
-        self.model = model or load_model()
-        self.claims: EvidenceModel | None = load_claim_model() if model is None else None
-        self.lookups: EvidenceModel | None = load_lookup_model() if model is None else None
-        self.quotes: EvidenceModel | None = load_quote_model() if model is None else None
-        self._cache: OrderedDict[str, tuple[_Spans, list[list[float]]]] = OrderedDict()
-        self._cache_size = 2048
+        self._given = model
+        self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        # An abstract's word-piece vectors take about 200 KB (float16), its sentence vectors 15 KB (float32 arrays, not
+        # lists of Python floats, which took 110 KB): 1,024 abstracts stay near 220 MB.
+        self._cache_size = 1024
+        self._asked: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _sentence_vectors(self, hits: Sequence[PaperHit]) -> dict[str, tuple[_Spans, list[list[float]]]]:
-        """Sentence spans and vectors per paper, embedding only what the cache lacks in one batch."""
+    # The committed models load at first use, so that a refit can retrieve with a parameters file of older features.
+    @cached_property
+    def model(self) -> EvidenceModel:
+        return self._given or load_model()
+
+    @cached_property
+    def claims(self) -> EvidenceModel | None:
+        return load_claim_model() if self._given is None else None
+
+    @cached_property
+    def lookups(self) -> EvidenceModel | None:
+        return load_lookup_model() if self._given is None else None
+
+    @cached_property
+    def quotes(self) -> EvidenceModel | None:
+        return load_quote_model() if self._given is None else None
+
+    def _sentence_vectors(self, hits: Sequence[PaperHit]) -> dict[str, _Entry]:
+        """Sentence spans, vectors and word pieces per paper, embedding only what the cache lacks in one batch."""
         keys = {hit.paper_id: f"{hit.paper_id}:{hit.metadata.get('hash', '')}" for hit in hits}
         with self._lock:
             found = {key: self._cache[key] for key in keys.values() if key in self._cache}
@@ -87,10 +109,12 @@ class EvidenceBuilder:
         ]
         if missing:
             # Embedded outside the lock, so one slow batch does not hold up other questions.
-            embedded = self.embedder.embed([abstract[s:e] for _, abstract, spans in missing for s, e in spans])
+            texts = [abstract[s:e] for _, abstract, spans in missing for s, e in spans]
+            embedded, pieces = self._embed(texts)
             at = 0
             for key, _, spans in missing:
-                found[key] = (spans, embedded[at : at + len(spans)])
+                part = tuple(p.vectors for p in pieces[at : at + len(spans)]) if pieces is not None else None
+                found[key] = (spans, np.asarray(embedded[at : at + len(spans)], dtype=np.float32), part)
                 at += len(spans)
         with self._lock:
             for key, entry in found.items():
@@ -99,6 +123,34 @@ class EvidenceBuilder:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return {paper_id: found[key] for paper_id, key in keys.items()}
+
+    def _embed(self, texts: list[str]) -> tuple[list[list[float]], list[Pieces] | None]:
+        """Sentence vectors and, from an embedder that has them, word-piece vectors from the same pass."""
+        if isinstance(self.embedder, PieceEmbedder):
+            return self.embedder.embed_with_pieces(texts)
+        return self.embedder.embed(texts), None
+
+    def _question_pieces(self, question: str) -> QueryPieces | None:
+        """The question's content word pieces, or None when the embedder has none or the model does not use them.
+
+        Kept for the last few texts: one question is scored several times (per mode, aspect or subject)."""
+        if not isinstance(self.embedder, PieceEmbedder) or self.model.piece_bar is None:
+            return None
+        with self._lock:
+            rows = self._asked.get(question)
+        if rows is None:
+            piece = self.embedder.embed_with_pieces([question])[1][0]
+            rows = content_pieces(piece.tokens, piece.vectors)
+            with self._lock:
+                self._asked[question] = rows
+                while len(self._asked) > 64:
+                    self._asked.popitem(last=False)
+        return QueryPieces(rows, self.model.piece_bar)
+
+    def clear_cache(self) -> None:
+        """Forget every abstract's embedded sentences (the next questions embed them again)."""
+        with self._lock:
+            self._cache.clear()
 
     def term_stats(self) -> TermStats:
         """The collection's term statistics as of now."""
@@ -124,10 +176,10 @@ class EvidenceBuilder:
         per_paper = self._sentence_vectors(hits)
         papers = []
         for hit in hits:
-            spans, vecs = per_paper[hit.paper_id]
+            spans, vecs, pieces = per_paper[hit.paper_id]
             texts = tuple(hit.abstract[s:e] for s, e in spans)
-            papers.append(PaperSentences(hit.paper_id, hit.title, hit.score, hit.dense, texts, np.asarray(vecs)))
-        x = feature_matrix(question, query_vector, papers, self.term_stats())
+            papers.append(PaperSentences(hit.paper_id, hit.title, hit.score, hit.dense, texts, np.asarray(vecs), pieces))
+        x = feature_matrix(question, query_vector, papers, self.term_stats(), self._question_pieces(question))
         probs = self.model.probability(x)
         order = probs if self.quotes is None else self.quotes.probability(x)
         settled = None
@@ -165,5 +217,5 @@ class EvidenceBuilder:
 
     def paper_vector(self, hit: PaperHit) -> npt.NDArray[np.float64]:
         """The mean of an abstract's sentence vectors: where the paper sits, for grouping papers by theme."""
-        _, vecs = self._sentence_vectors([hit])[hit.paper_id]
+        _, vecs, _ = self._sentence_vectors([hit])[hit.paper_id]
         return vectors.mean(vecs)

@@ -18,8 +18,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from assistant import vectors as vec
 from assistant.answering.asking import NAME_TOKEN, QuestionProfile, is_name, profile
-from assistant.text.words import stems, words
+from assistant.text.words import STOPWORDS, stems, words
 
 PARAMS_PATH = Path(__file__).with_name("scorer_params.json")
 
@@ -47,7 +48,14 @@ FEATURES: tuple[str, ...] = (
     "name_match",  # the question asks for a named thing (dataset, model) and the sentence holds a name-like token
     "name_missing",  # it asks for one and the sentence holds none
     "defines",  # a "what is X" question and a sentence that introduces X ("X, a ...", "we propose X")
+    "piece_match",  # mean best cosine of each question word piece with the sentence's (MaxSim): terms in context
+    "piece_share",  # share of question word pieces matched at the fitted piece bar or above: said near-verbatim
+    "piece_match_gap",  # piece_match minus the best candidate's
+    "piece_share_gap",  # piece_share minus the best candidate's
 )
+# The word-piece features, NaN when the embedder gives no word-piece vectors (a remote endpoint): the model then
+# scores them at their training mean, so they move no probability.
+PIECE_FEATURES = FEATURES[-4:]
 
 
 class TermStats(Protocol):
@@ -92,6 +100,7 @@ class PaperSentences:
     dense: float
     sentences: tuple[str, ...]
     vectors: np.ndarray
+    pieces: tuple[np.ndarray, ...] | None = None  # each sentence's word-piece vectors (unit rows), when the embedder has them
 
 
 # -- sentence features ------------------------------------------------------------------------------
@@ -155,6 +164,29 @@ def defines(term: str, sentence: str) -> bool:
     return re.search(after, sentence) is not None or re.search(before, sentence) is not None
 
 
+def content_pieces(tokens: Sequence[str], rows: np.ndarray) -> np.ndarray:
+    """The question's word pieces worth matching: words that are not stopwords, and word continuations ("##4")."""
+    keep = [i for i, t in enumerate(tokens) if (t.isalnum() and t.lower() not in STOPWORDS) or t.startswith("##")]
+    return np.asarray(rows[keep] if keep else rows, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class QueryPieces:
+    """The question's content word-piece vectors (`content_pieces`) and the cosine at which one counts as matched."""
+
+    vectors: np.ndarray
+    bar: float
+
+
+def _piece_columns(query: QueryPieces | None, paper: PaperSentences) -> np.ndarray:
+    """piece_match and piece_share of each of the paper's sentences (NaN without word-piece vectors)."""
+    out = np.full((len(paper.sentences), 2), np.nan)
+    if query is None or paper.pieces is None or not len(query.vectors):
+        return out
+    best = vec.best_matches(query.vectors, paper.pieces)  # one row per sentence
+    return np.stack([best.mean(axis=1), (best >= query.bar).mean(axis=1)], axis=1)
+
+
 def lexical(weights: Mapping[str, float], sentence: str) -> float:
     """Rarity-weighted share of the question's stems that the sentence holds."""
     total = sum(weights.values())
@@ -180,13 +212,20 @@ def _sentence_row(q: QuestionProfile, paper: PaperSentences, i: int, cos: float)
         float(q.asks_number and num), float(q.asks_number and not num),
         float(q.asks_name and name), float(q.asks_name and not name),
         float(q.defined is not None and defines(q.defined, text)),
+        0.0, 0.0, 0.0, 0.0,
     ]  # fmt: skip
 
 
 def feature_matrix(
-    question: str, query_vector: Sequence[float] | np.ndarray, papers: Sequence[PaperSentences], stats: TermStats
+    question: str,
+    query_vector: Sequence[float] | np.ndarray,
+    papers: Sequence[PaperSentences],
+    stats: TermStats,
+    query_pieces: QueryPieces | None = None,
 ) -> np.ndarray:
-    """One row of FEATURES per sentence, papers in the given (retrieval) order, sentences in abstract order."""
+    """One row of FEATURES per sentence, papers in the given (retrieval) order, sentences in abstract order.
+
+    Without `query_pieces`, or without the papers' `pieces`, the word-piece features are NaN."""
     q = profile(question, stats)
     qv = np.asarray(query_vector, dtype=np.float32)
     rows: list[list[float]] = []
@@ -198,6 +237,7 @@ def feature_matrix(
         # A paper that only BM25 returned has no chunk cosine: its best sentence's cosine stands in.
         dense = paper.dense if math.isfinite(paper.dense) else top
         whole = lexical(q.weights, paper.title + " " + " ".join(paper.sentences))
+        matched = _piece_columns(query_pieces, paper)
         for i in range(len(paper.sentences)):
             row = _sentence_row(q, paper, i, float(cos[i]))
             row[col("paper_dense")] = dense
@@ -206,11 +246,13 @@ def feature_matrix(
             row[col("paper_gap_cosine")] = float(cos[i]) - top
             row[col("paper_cosine")] = top
             row[col("paper_lexical")] = whole
+            row[col("piece_match")], row[col("piece_share")] = matched[i]
             rows.append(row)
     x = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
     if len(x):
-        for name, gap in (("cosine", "cosine_gap"), ("lexical", "lexical_gap")):
-            x[:, col(gap)] = x[:, col(name)] - x[:, col(name)].max()
+        for name in ("cosine", "lexical", "piece_match", "piece_share"):
+            top = x[:, col(name)].max()  # NaN for the word-piece columns when they are NaN: the gap is unknown too
+            x[:, col(name + "_gap")] = x[:, col(name)] - top
     return x
 
 
@@ -233,10 +275,11 @@ class EvidenceModel:
     refusal_bar: float = 0.5
     cite_bar: float = 0.5
     cite_ratio: float = 0.0  # a cited paper's best probability must also reach this share of the best paper's
+    piece_bar: float | None = None  # the sentence model's: the cosine at which a word piece counts as matched
 
     def probability(self, x: np.ndarray) -> np.ndarray:
-        """P(sentence is evidence) for each row of x (columns in `features` order)."""
-        z = (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
+        """P(sentence is evidence) for each row of x (columns in `features` order); a NaN feature counts at its mean."""
+        z = np.nan_to_num((np.asarray(x, dtype=np.float64) - self.mean) / self.scale, nan=0.0)
         return _sigmoid(z @ self.weights + self.bias)
 
     def to_dict(self) -> dict[str, Any]:
@@ -249,7 +292,7 @@ class EvidenceModel:
             "refusal_bar": floor6(self.refusal_bar),
             "cite_bar": floor6(self.cite_bar),
             "cite_ratio": round(self.cite_ratio, 6),
-        }
+        } | ({"piece_bar": round(self.piece_bar, 6)} if self.piece_bar is not None else {})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "parameters", expected: Sequence[str] = FEATURES) -> EvidenceModel:
@@ -259,13 +302,14 @@ class EvidenceModel:
             arrays = [np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "weights")]
             bias, refusal, cite = float(data["bias"]), float(data["refusal_bar"]), float(data["cite_bar"])
             ratio = float(data.get("cite_ratio", 0.0))
+            piece_bar = float(data["piece_bar"]) if data.get("piece_bar") is not None else None
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{source}: bad or missing field {exc}") from None
         if features != tuple(expected):
             raise ValueError(f"{source}: fitted for features {list(features)}, this code computes {list(expected)}; refit")
         if any(a.shape != (len(features),) for a in arrays):
             raise ValueError(f"{source}: mean, scale and weights need {len(features)} values each")
-        return cls(features, arrays[0], arrays[1], arrays[2], bias, refusal, cite, ratio)
+        return cls(features, arrays[0], arrays[1], arrays[2], bias, refusal, cite, ratio, piece_bar)
 
 
 def fit_logistic(

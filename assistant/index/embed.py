@@ -6,8 +6,12 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import numpy as np
+import numpy.typing as npt
+
+from assistant import vectors as vec
 from assistant.config import DEFAULT_EMBEDDING_MODEL, Settings
 from assistant.errors import EmbeddingError
 
@@ -28,6 +32,28 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
     def embed_query(self, text: str) -> list[float]: ...
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """One text's word pieces and their contextual vectors (unit rows, float16), the model's special tokens dropped."""
+
+    tokens: tuple[str, ...]
+    vectors: npt.NDArray[np.float16]
+
+    @classmethod
+    def of(cls, tokens: Sequence[str], hidden: Any) -> Pieces:
+        """From the transformer's hidden states of those pieces (float16 halves the memory of a cached abstract)."""
+        hidden = np.asarray(hidden, dtype=np.float32)
+        rows = vec.units(hidden) if len(tokens) else np.zeros((0, hidden.shape[-1]))
+        return cls(tuple(tokens), rows.astype(np.float16))
+
+
+@runtime_checkable
+class PieceEmbedder(Protocol):
+    """An embedder that also gives each text's word-piece vectors: the local model does, a remote endpoint cannot."""
+
+    def embed_with_pieces(self, texts: Sequence[str]) -> tuple[list[list[float]], list[Pieces]]: ...
 
 
 def packaged_model_path() -> Path:
@@ -119,6 +145,49 @@ class LocalEmbedder:
                 list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
             )
         return [list(map(float, v)) for v in vectors]
+
+    def embed_with_pieces(self, texts: Sequence[str]) -> tuple[list[list[float]], list[Pieces]]:
+        """The vectors of `embed` and, from the same forward pass, each text's word pieces with their vectors."""
+        if not texts:
+            return [], []
+        encoder = self._encoder()
+        if encoder is not None and encoder.info.pieces:
+            vectors, exported = encoder.encode_with_pieces(list(texts), self.batch_size)
+            return [list(map(float, v)) for v in vectors], exported
+        if not self._is_mean_pooled():
+            raise EmbeddingError(f"{self.name}: word-piece vectors need a transformer + mean pooling model")
+        out: list[list[float]] = []
+        pieces: list[Pieces] = []
+        for i in range(0, len(texts), self.batch_size):
+            got = self._torch_pieces(list(texts[i : i + self.batch_size]))
+            out.extend(got[0])
+            pieces.extend(got[1])
+        return out, pieces
+
+    def _torch_pieces(self, texts: list[str]) -> tuple[list[list[float]], list[Pieces]]:
+        """One batch through the transformer: mean-pooled unit vectors and each text's hidden states.
+
+        Tokenised one text at a time with the query path's settings and padded here, because a padding setting
+        passed to the shared tokenizer would stay on it for other threads' queries (see _own_tokenizer).
+        """
+        import torch
+
+        tokenizer = self._own_tokenizer()
+        encoded = [tokenizer([t], return_special_tokens_mask=True, **self._query_tokens) for t in texts]
+        rows = [e["input_ids"][0] for e in encoded]
+        ids = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=int(tokenizer.pad_token_id or 0))
+        mask = torch.zeros_like(ids)
+        for i, r in enumerate(rows):
+            mask[i, : len(r)] = 1
+        with torch.inference_mode():
+            hidden = self.model[0].auto_model(input_ids=ids, attention_mask=mask)["last_hidden_state"]
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = torch.nn.functional.normalize((hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9), dim=1)
+        pieces = []
+        for i, (r, e) in enumerate(zip(rows, encoded, strict=True)):
+            keep = [j for j, special in enumerate(e["special_tokens_mask"][0].tolist()) if not special]  # [CLS], [SEP]
+            pieces.append(Pieces.of(tokenizer.convert_ids_to_tokens([int(r[j]) for j in keep]), hidden[i, keep].numpy()))
+        return [[float(x) for x in v] for v in pooled.tolist()], pieces
 
     def embed_query(self, text: str) -> list[float]:
         """One query's vector, straight through the model: encode()'s batching machinery costs about 1.5 ms a query."""

@@ -20,7 +20,16 @@ from typing import Any
 import numpy as np
 
 from assistant.index.embed import is_mean_pooled
-from assistant.index.onnx_model import INPUTS, MAX_COSINE_GAP, OUTPUT, ExportInfo, OnnxEncoder, export_paths, fingerprint
+from assistant.index.onnx_model import (
+    INPUTS,
+    MAX_COSINE_GAP,
+    OUTPUT,
+    PIECES,
+    ExportInfo,
+    OnnxEncoder,
+    export_paths,
+    fingerprint,
+)
 
 # Short, long (past the 256 word-piece window), non-Latin, empty: where tokenisation or padding could diverge.
 PROBES = (
@@ -34,8 +43,13 @@ PROBES = (
 )
 
 
+# Word-piece vectors are stored as float16 (about 1e-3 relative error per coordinate), so they are checked to that.
+MAX_PIECE_GAP = 1e-3
+
+
 def pooled_module(model: Any) -> Any:
-    """The sentence-transformers pipeline (transformer, mean pooling, normalisation) as one torch module."""
+    """The sentence-transformers pipeline (transformer, mean pooling, normalisation) as one torch module; it also
+    returns the hidden states before pooling (the word pieces' vectors)."""
     import torch
 
     class Pooled(torch.nn.Module):
@@ -47,7 +61,7 @@ def pooled_module(model: Any) -> Any:
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, dim=1)
+            return torch.nn.functional.normalize(pooled, dim=1), hidden
 
     return Pooled(model[0].auto_model).eval()
 
@@ -55,7 +69,7 @@ def pooled_module(model: Any) -> Any:
 def export_info(model: Any) -> ExportInfo:
     """The tokenizer settings sentence-transformers uses, for the tokenizers library to repeat."""
     tokenizer = model.tokenizer
-    return ExportInfo(int(model.max_seq_length), int(tokenizer.pad_token_id))
+    return ExportInfo(int(model.max_seq_length), int(tokenizer.pad_token_id), pieces=True)
 
 
 def write_graph(model: Any, target: Path) -> None:
@@ -65,7 +79,8 @@ def write_graph(model: Any, target: Path) -> None:
     import torch
 
     features = model.tokenizer(["a query to export", "and a longer sentence to export with"], return_tensors="pt", padding=True)
-    axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}, OUTPUT: {0: "batch"}}
+    tokens = {0: "batch", 1: "tokens"}
+    axes = {"input_ids": tokens, "attention_mask": tokens, OUTPUT: {0: "batch"}, PIECES: tokens}
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -73,7 +88,7 @@ def write_graph(model: Any, target: Path) -> None:
             (features["input_ids"], features["attention_mask"]),
             str(target),
             input_names=list(INPUTS),
-            output_names=[OUTPUT],
+            output_names=[OUTPUT, PIECES],
             dynamic_axes=axes,
             dynamo=True,
             external_data=False,
@@ -88,6 +103,21 @@ def worst_gap(encoder: OnnxEncoder, model: Any, texts: Sequence[str]) -> float:
     batched = encoder.encode(list(texts))
     gaps = [1.0 - float(np.dot(a, b)) for got in (single, batched) for a, b in zip(got, reference, strict=True)]
     return max(abs(g) for g in gaps)
+
+
+def worst_piece_gap(encoder: OnnxEncoder, model: Any, texts: Sequence[str]) -> float:
+    """Largest 1 - cosine between the export's word-piece vectors (batched) and the torch transformer's, text by text."""
+    import torch
+
+    _, pieces = encoder.encode_with_pieces(list(texts))
+    gaps = [0.0]
+    for text, got in zip(texts, pieces, strict=True):
+        features = model.tokenizer([text], return_tensors="pt", truncation=True, max_length=model.max_seq_length)
+        with torch.inference_mode():
+            hidden = model[0].auto_model(**features).last_hidden_state[0, 1:-1].numpy()  # [CLS] and [SEP] dropped
+        ref = hidden / np.linalg.norm(hidden, axis=1, keepdims=True)
+        gaps.extend(1.0 - np.sum(ref * got.vectors.astype(np.float64), axis=1))
+    return float(np.max(np.abs(gaps)))
 
 
 def export(model_path: Path, folder: Path | None = None, probes: Sequence[str] = PROBES) -> Path:
@@ -105,11 +135,15 @@ def export(model_path: Path, folder: Path | None = None, probes: Sequence[str] =
     with tempfile.TemporaryDirectory(dir=onnx_file.parent) as tmp:
         staged = Path(tmp) / onnx_file.name
         write_graph(model, staged)
-        gap = worst_gap(OnnxEncoder(staged, model_path / "tokenizer.json", info), model, probes)
+        encoder = OnnxEncoder(staged, model_path / "tokenizer.json", info)
+        gap = worst_gap(encoder, model, probes)
         if gap > MAX_COSINE_GAP:
             raise ValueError(f"exported graph differs from sentence-transformers by {gap:.2e} cosine (limit {MAX_COSINE_GAP})")
+        piece_gap = worst_piece_gap(encoder, model, probes)
+        if piece_gap > MAX_PIECE_GAP:
+            raise ValueError(f"exported word-piece vectors differ from torch's by {piece_gap:.2e} cosine (limit {MAX_PIECE_GAP})")
         meta = {"fingerprint": fingerprint(model_path), "max_length": info.max_length, "pad_id": info.pad_id}
-        meta["checked_cosine_gap"] = gap
+        meta.update(checked_cosine_gap=gap, checked_piece_gap=piece_gap, outputs=[OUTPUT, PIECES])
         meta_file.unlink(missing_ok=True)  # a graph without its description is never loaded
         os.replace(staged, onnx_file)
     meta_file.write_text(json.dumps(meta, indent=1))

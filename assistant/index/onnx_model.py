@@ -19,10 +19,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from assistant.index.embed import Pieces
+
 log = logging.getLogger(__name__)
 
 INPUTS = ("input_ids", "attention_mask")
 OUTPUT = "sentence_embedding"
+# The transformer's last hidden state before pooling: one vector per word piece, for token-level matching.
+PIECES = "token_embeddings"
 # What an export is checked against, at export time and in the tests: 1 - cosine to sentence-transformers' vector.
 MAX_COSINE_GAP = 1e-5
 # Padded tokens per batch; about 10 ingest chunks or 40 abstract sentences.
@@ -66,6 +70,7 @@ class ExportInfo:
 
     max_length: int
     pad_id: int
+    pieces: bool = False  # the graph has the PIECES output (exports before 2026-12 do not)
 
 
 class OnnxEncoder:
@@ -90,35 +95,55 @@ class OnnxEncoder:
         self._session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> npt.NDArray[np.float32]:
-        """One row per text, in order.
+        """One row per text, in order."""
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([vector for vector, _ in self._batched(list(texts), batch_size, [OUTPUT])])
+
+    def encode_with_pieces(self, texts: Sequence[str], batch_size: int = 64) -> tuple[npt.NDArray[np.float32], list[Pieces]]:
+        """The sentence vectors of `encode` and, from the same pass, each text's word pieces (needs `info.pieces`)."""
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32), []
+        encodings = self._tokenizer.encode_batch(list(texts))
+        rows = self._batched(list(texts), batch_size, [OUTPUT, PIECES], encodings)
+        pieces = []
+        for e, (_, hidden) in zip(encodings, rows, strict=True):
+            keep = [i for i, special in enumerate(e.special_tokens_mask) if not special]
+            pieces.append(Pieces.of(tuple(e.tokens[i] for i in keep), hidden[keep]))
+        return np.stack([vector for vector, _ in rows]), pieces
+
+    def _batched(
+        self, texts: list[str], batch_size: int, outputs: list[str], encodings: list[Any] | None = None
+    ) -> list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]]:
+        """Per text, in order: its sentence vector and (when asked for) its unpadded hidden states.
 
         Batches group texts of similar token length and stop at TOKEN_BUDGET padded tokens, so that one long
         sentence does not make fifty short ones pay for its padding (most of the cost of a mixed batch).
         """
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+        ids = [e.ids for e in (encodings or self._tokenizer.encode_batch(texts))]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        rows: list[npt.NDArray[np.float32]] = [np.empty(0, dtype=np.float32)] * len(ids)
+        empty = np.empty(0, dtype=np.float32)
+        rows: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]] = [(empty, empty)] * len(ids)
         start = 0
         while start < len(order):
             end = start + 1
             while end < len(order) and end - start < batch_size and (end - start + 1) * len(ids[order[end]]) <= TOKEN_BUDGET:
                 end += 1
             part = order[start:end]
-            for i, row in zip(part, self._run([ids[i] for i in part]), strict=True):
-                rows[i] = row
+            got = self._run([ids[i] for i in part], outputs)
+            for j, i in enumerate(part):
+                rows[i] = (got[0][j], got[1][j, : len(ids[i])] if len(got) > 1 else empty)
             start = end
-        return np.stack(rows)
+        return rows
 
-    def _run(self, ids: list[list[int]]) -> npt.NDArray[np.float32]:
+    def _run(self, ids: list[list[int]], outputs: list[str]) -> list[npt.NDArray[np.float32]]:
         width = max(len(x) for x in ids)
         tokens = np.full((len(ids), width), self.info.pad_id, dtype=np.int64)
         mask = np.zeros((len(ids), width), dtype=np.int64)
         for row, x in enumerate(ids):
             tokens[row, : len(x)] = x
             mask[row, : len(x)] = 1
-        out: npt.NDArray[np.float32] = self._session.run([OUTPUT], {"input_ids": tokens, "attention_mask": mask})[0]
+        out: list[npt.NDArray[np.float32]] = self._session.run(outputs, {"input_ids": tokens, "attention_mask": mask})
         return out
 
 
@@ -133,7 +158,7 @@ def load_encoder(model_path: Path, folder: Path | None = None) -> OnnxEncoder | 
         if meta.get("fingerprint") != fingerprint(model_path):
             log.warning("%s was exported from other weights than %s holds; using sentence-transformers", onnx_file, model_path)
             return None
-        info = ExportInfo(int(meta["max_length"]), int(meta["pad_id"]))
+        info = ExportInfo(int(meta["max_length"]), int(meta["pad_id"]), PIECES in meta.get("outputs", []))
         return OnnxEncoder(onnx_file, model_path / "tokenizer.json", info)
     except ImportError as exc:
         log.warning("ONNX export present but %s is not installed; using sentence-transformers", exc.name)
