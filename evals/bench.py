@@ -145,6 +145,22 @@ def beir_folder(args: argparse.Namespace) -> Path | None:
     return folder
 
 
+def ingest_record(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The --ingest-record, checked before any model loads: it must record an ingest that wrote chunks, or the ratio
+    it stands for has nothing to divide."""
+    if not args.ingest_record:
+        return None
+    path = Path(args.ingest_record)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        rate, chunks = float(record["chunks_per_second"]), int(record["chunks"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a `python -m ingest --json` record ({type(exc).__name__}: {exc})") from None
+    if chunks <= 0 or rate <= 0:
+        raise InputError(f"{path}: records an ingest that wrote no chunks (a re-run?); pass the record of the full ingest")
+    return dict(record)
+
+
 def sample_sections(args: argparse.Namespace, sample: Settings, embedder: Embedder, say: Say) -> dict[str, Any]:
     """Ingest, latency and cold starts on the small corpus."""
     from evals.load import app_cold_start, cli_cold_start, corpus_queries, cycle_to, peak_rss_mb, store_env
@@ -186,7 +202,7 @@ def beir_sections(args: argparse.Namespace, big: Settings, beir: Path, embedder:
 
     result: dict[str, Any] = {}
     fresh = not args.reuse  # beir_folder left out --quick without --reuse
-    prior = json.loads(Path(args.ingest_record).read_text()) if args.ingest_record else None
+    prior = ingest_record(args)
     say(f"{beir.name} ingest ({'fresh' if fresh else 'reused store'}) ...")
     result["beir_ingest"] = ingest_section(big, beir / "corpus.jsonl", embedder, fresh=fresh, prior=prior)
     queries = beir_queries(beir)
@@ -211,6 +227,7 @@ def run_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> dict
             print(msg, file=out, flush=True)
 
     beir = beir_folder(args)
+    ingest_record(args)  # a bad record fails now, not after the sample and BEIR measurements
     result: dict[str, Any] = {"command": "python -m assistant " + shlex.join(sys.argv[1:]), "machine": machine()}
     embedder = build_embedder(settings)
     embedder.embed(["warm-up"])  # model loading is nobody's throughput

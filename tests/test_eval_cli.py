@@ -74,6 +74,19 @@ def test_bench_needs_a_beir_folder_from_its_arguments(tmp_path: Path, capsys: py
     assert capsys.readouterr().err.strip() == f"error: {tmp_path}: not a BEIR folder (no corpus.jsonl)"
 
 
+def test_bench_refuses_a_record_of_an_ingest_that_wrote_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A no-op re-run's record has no throughput to compare; said at once, not after twenty minutes of measuring."""
+    record = tmp_path / "ingest.json"
+    record.write_text(json.dumps({"chunks": 0, "seconds": 3.6, "chunks_per_second": 0.0}))
+    argv = ["bench", "--quick", "--beir", str(TINY), "--reuse", str(tmp_path), "--ingest-record", str(record)]
+    assert run(argv, make_settings(tmp_path))[0] == 2
+    assert capsys.readouterr().err.strip() == f"error: {record}: records an ingest that wrote no chunks (a re-run?); " \
+        "pass the record of the full ingest"
+    record.write_text("not json")
+    assert run(argv, make_settings(tmp_path))[0] == 2
+    assert capsys.readouterr().err.startswith(f"error: {record}: not a `python -m ingest --json` record")
+
+
 @pytest.mark.slow
 def test_bench_quick_smoke(tiny_store: Path, tmp_path: Path) -> None:
     settings = make_settings(tiny_store)
