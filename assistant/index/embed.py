@@ -181,8 +181,7 @@ class LocalEmbedder:
             mask[i, : len(r)] = 1
         with torch.inference_mode():
             hidden = self.model[0].auto_model(input_ids=ids, attention_mask=mask)["last_hidden_state"]
-            weights = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = torch.nn.functional.normalize((hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9), dim=1)
+            pooled = _mean_pooled(hidden, mask)
         pieces = []
         for i, (r, e) in enumerate(zip(rows, encoded, strict=True)):
             keep = [j for j, special in enumerate(e["special_tokens_mask"][0].tolist()) if not special]  # [CLS], [SEP]
@@ -203,8 +202,7 @@ class LocalEmbedder:
             features = tokenizer([text], **self._query_tokens)
             ids, mask = features["input_ids"], features["attention_mask"]
             hidden = self.model[0].auto_model(input_ids=ids, attention_mask=mask)["last_hidden_state"]
-            weights = mask.unsqueeze(-1).to(hidden.dtype)
-            vector = torch.nn.functional.normalize((hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9), dim=1)
+            vector = _mean_pooled(hidden, mask)
         return [float(x) for x in vector[0].tolist()]
 
     def _own_tokenizer(self) -> Any:
@@ -227,6 +225,14 @@ class LocalEmbedder:
         if self._mean_pooled is None:
             self._mean_pooled = is_mean_pooled(self.model)
         return self._mean_pooled
+
+
+def _mean_pooled(hidden: Any, mask: Any) -> Any:
+    """Mean of the unmasked hidden states, scaled to unit length: sentence-transformers' pooling and normalisation."""
+    import torch
+
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return torch.nn.functional.normalize((hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9), dim=1)
 
 
 def is_mean_pooled(model: Any) -> bool:
