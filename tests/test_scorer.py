@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,6 +26,7 @@ from assistant.answering.scorer import (
     profile,
     score_papers,
 )
+from assistant.index.embed import Pieces
 
 STATS = DocFreqTermStats.from_texts(
     [
@@ -197,3 +200,42 @@ def test_content_pieces_drop_stopwords_and_punctuation() -> None:
     rows = np.eye(6, dtype=np.float32)
     kept = content_pieces(("what", "is", "b", "##4", "?", "optimizer"), rows)
     assert kept.shape == (3, 6) and kept[:, 2].sum() == 1 and kept[:, 3].sum() == 1 and kept[:, 5].sum() == 1
+
+
+class _CountingPieces:
+    """The real local embedder, counting which texts pass through the model."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.texts: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.texts.extend(texts)
+        return list(self.inner.embed(texts))
+
+    def embed_query(self, text: str) -> list[float]:
+        self.texts.append(text)
+        return list(self.inner.embed_query(text))
+
+    def embed_with_pieces(self, texts: Sequence[str]) -> tuple[list[list[float]], list[Pieces]]:
+        self.texts.extend(texts)
+        return self.inner.embed_with_pieces(texts)
+
+
+@pytest.mark.slow
+def test_a_question_is_embedded_once_for_its_vector_and_its_word_pieces(embedder: Any) -> None:
+    from assistant.answering.evidence import EvidenceBuilder
+    from assistant.models import PaperHit, Passage
+
+    abstract = "B4 scores plausible code solutions with plausible tests. It beats the best heuristic by 50%."
+    meta: dict[str, object] = {"paper_id": "p", "title": "B4", "abstract": abstract, "hash": "h"}
+    passage = Passage(chunk_id="p:0", paper_id="p", title="B4", text=abstract, score=1.0, metadata=meta)
+    hit = PaperHit(paper_id="p", title="B4", score=1.0, dense=0.5, lexical=0.0, passages=(passage,), metadata=meta)
+    counting = _CountingPieces(embedder)
+    builder = EvidenceBuilder(counting, DocFreqTermStats.from_texts([abstract]), sentences=2)
+    question = "What is B4?"
+    vector = builder.embed_question(question)
+    assert np.allclose(vector, embedder.embed_query(question), atol=1e-6)
+    [ev] = builder.build(question, [hit], vector)
+    assert counting.texts.count(question) == 1  # the scoring reused the pieces of the pass that gave the vector
+    assert ev.best > 0

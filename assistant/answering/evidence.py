@@ -130,22 +130,36 @@ class EvidenceBuilder:
             return self.embedder.embed_with_pieces(texts)
         return self.embedder.embed(texts), None
 
+    def embed_question(self, question: str) -> list[float]:
+        """The question's vector; with word pieces in use, from the pass that also gives its pieces, which are kept for
+        scoring, so a question is embedded once, not once for its vector and again for its pieces."""
+        if not isinstance(self.embedder, PieceEmbedder) or self.model.piece_bar is None:
+            return self.embedder.embed_query(question)
+        vectors, pieces = self.embedder.embed_with_pieces([question])
+        self._keep_pieces(question, pieces[0])
+        return vectors[0]
+
+    def _keep_pieces(self, question: str, piece: Pieces) -> npt.NDArray[np.float32]:
+        rows = content_pieces(piece.tokens, piece.vectors)
+        with self._lock:
+            self._asked[question] = rows
+            self._asked.move_to_end(question)
+            while len(self._asked) > 64:
+                self._asked.popitem(last=False)
+        return rows
+
     def _question_pieces(self, question: str) -> QueryPieces | None:
         """The question's content word pieces, or None when the embedder has none or the model does not use them.
 
         Kept for the last few texts: one question is scored several times (per mode, aspect or subject)."""
-        if not isinstance(self.embedder, PieceEmbedder) or self.model.piece_bar is None:
+        bar = self.model.piece_bar
+        if not isinstance(self.embedder, PieceEmbedder) or bar is None:
             return None
         with self._lock:
             rows = self._asked.get(question)
         if rows is None:
-            piece = self.embedder.embed_with_pieces([question])[1][0]
-            rows = content_pieces(piece.tokens, piece.vectors)
-            with self._lock:
-                self._asked[question] = rows
-                while len(self._asked) > 64:
-                    self._asked.popitem(last=False)
-        return QueryPieces(rows, self.model.piece_bar)
+            rows = self._keep_pieces(question, self.embedder.embed_with_pieces([question])[1][0])
+        return QueryPieces(rows, bar)
 
     def clear_cache(self) -> None:
         """Forget every abstract's embedded sentences (the next questions embed them again)."""

@@ -61,15 +61,14 @@ class Planner:
         """The plan for one request: its strategy's papers and evidence, and why to refuse if it must."""
         started = time.perf_counter()
         standalone = self.standalone(request.question, request.history)
-        embedder = self.evidence.embedder
-        vector = embedder.embed_query(standalone)
+        vector = self.evidence.embed_question(standalone)
         # The mode is read from the user's own words (a follow-up's "how does it compare" asks about one paper).
-        asked_vector = vector if standalone == request.question else embedder.embed_query(request.question)
+        asked_vector = vector if standalone == request.question else self.evidence.embedder.embed_query(request.question)
         strategy = self.modes[self._mode(request, asked_vector)]
         query = Query(standalone, vector, request.top_k or self.settings.top_k, request.filters, asked_count(request.question))
         found = strategy.retrieve(query)
         asked = found.question or standalone
-        scored_with = query.vector if asked == standalone else self.evidence.embedder.embed_query(asked)
+        scored_with = query.vector if asked == standalone else self.evidence.embed_question(asked)
         pool, settled = self.evidence.assess(asked, found.hits, scored_with)
         keep, beyond = strategy.select(found.hits, pool)
         hits, evidence = [found.hits[i] for i in keep], [pool[i] for i in keep]
