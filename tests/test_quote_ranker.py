@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from assistant.answering.scorer import FEATURES
-from assistant.models import PaperHit, Passage
 from evals.quote_cv import fit_ranker
+from tests.hits import one_paper_hit
 
 COSINE, PAPER_RANK, POSITION = FEATURES.index("cosine"), FEATURES.index("paper_rank"), FEATURES.index("position")
 
@@ -66,9 +66,7 @@ def test_quotes_follow_the_ranker_and_the_best_stays_the_most_probable(embedder:
     from assistant.answering.scorer import DocFreqTermStats
 
     abstract = "Priors help code models. We test priors on five tasks. Priors raise pass@1 by 4 points on HumanEval."
-    meta: dict[str, object] = {"paper_id": "p", "title": "P", "abstract": abstract, "hash": "h"}
-    passage = Passage(chunk_id="p:0", paper_id="p", title="P", text=abstract, score=1.0, metadata=meta)
-    hit = PaperHit(paper_id="p", title="P", score=1.0, dense=0.5, lexical=0.0, passages=(passage,), metadata=meta)
+    hit = one_paper_hit(abstract)
     builder = EvidenceBuilder(embedder, DocFreqTermStats.from_texts([abstract]), sentences=1)
     assert builder.quotes is not None  # the committed ranker
     question = "Do priors help code models?"

@@ -27,6 +27,7 @@ from assistant.answering.scorer import (
     score_papers,
 )
 from assistant.index.embed import Pieces
+from tests.hits import one_paper_hit
 
 STATS = DocFreqTermStats.from_texts(
     [
@@ -225,12 +226,9 @@ class _CountingPieces:
 @pytest.mark.slow
 def test_a_question_is_embedded_once_for_its_vector_and_its_word_pieces(embedder: Any) -> None:
     from assistant.answering.evidence import EvidenceBuilder
-    from assistant.models import PaperHit, Passage
 
     abstract = "B4 scores plausible code solutions with plausible tests. It beats the best heuristic by 50%."
-    meta: dict[str, object] = {"paper_id": "p", "title": "B4", "abstract": abstract, "hash": "h"}
-    passage = Passage(chunk_id="p:0", paper_id="p", title="B4", text=abstract, score=1.0, metadata=meta)
-    hit = PaperHit(paper_id="p", title="B4", score=1.0, dense=0.5, lexical=0.0, passages=(passage,), metadata=meta)
+    hit = one_paper_hit(abstract, "B4")
     counting = _CountingPieces(embedder)
     builder = EvidenceBuilder(counting, DocFreqTermStats.from_texts([abstract]), sentences=2)
     question = "What is B4?"
