@@ -1,7 +1,8 @@
 """Fit the lookup model (does the closest abstract state what a question asks for?) and report it cross-validated.
 
 `python -m evals.fit_lookups evals/data/sample_questions.jsonl evals/data/sample_paraphrased.jsonl
-evals/data/sample_specifics.jsonl [--check ../shared/eval/questions.jsonl] [--write]`
+evals/data/sample_specifics.jsonl evals/data/sample_specifics2.jsonl --share-from evals/data/sample_questions.jsonl
+evals/data/sample_paraphrased.jsonl [--check ../shared/eval/questions.jsonl] [--write]`
 
 Each lookup and unanswerable question without history that asks for a number or a name (the questions the planner
 gives this model) is planned as a direct answer over the configured collection (the bundled sample for these files);
