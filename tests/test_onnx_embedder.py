@@ -117,3 +117,24 @@ def test_export_without_word_pieces_falls_back_to_torch(tmp_path: Path, onnx_fol
     vectors, pieces = embedder.embed_with_pieces(["What is B4?"])
     assert pieces[0].tokens == ("what", "is", "b", "##4", "?")
     assert np.abs(np.asarray(vectors[0]) - np.asarray(embedder.embed_query("What is B4?"))).max() < 1e-5
+
+
+def test_a_runtime_that_fails_to_import_is_named_in_one_line(
+    tmp_path: Path, onnx_folder: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A missing package is named; a library that fails to load (an ImportError with no module name) says why."""
+    import assistant.index.onnx_model as onnx_model
+
+    _copy_export(onnx_folder, tmp_path)
+    missing = ImportError("No module named 'onnxruntime'", name="onnxruntime")
+    unloadable = ImportError("libonnxruntime.so: cannot open shared object file")
+    for error, said in ((missing, "onnxruntime is not installed"), (unloadable, "cannot open shared object file")):
+
+        def fail(*_: object, error: ImportError = error) -> None:
+            raise error
+
+        monkeypatch.setattr(onnx_model, "OnnxEncoder", fail)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="assistant.index.onnx_model"):
+            assert load_encoder(packaged_model_path(), tmp_path) is None
+        assert said in caplog.text and "None" not in caplog.text, caplog.text

@@ -161,7 +161,9 @@ def load_encoder(model_path: Path, folder: Path | None = None) -> OnnxEncoder | 
         info = ExportInfo(int(meta["max_length"]), int(meta["pad_id"]), PIECES in meta.get("outputs", []))
         return OnnxEncoder(onnx_file, model_path / "tokenizer.json", info)
     except ImportError as exc:
-        log.warning("ONNX export present but %s is not installed; using sentence-transformers", exc.name)
+        # An ImportError without a module name (a library that failed to load) is logged with its own message.
+        missing = f"{exc.name} is not installed" if exc.name else f"the runtime failed to import ({exc})"
+        log.warning("ONNX export present but %s; using sentence-transformers", missing)
     except Exception as exc:  # a damaged export must never stop a query: the torch path gives the same vectors
         log.warning("ONNX export %s unusable (%s: %s); using sentence-transformers", onnx_file, type(exc).__name__, exc)
     return None
