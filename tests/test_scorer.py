@@ -237,3 +237,11 @@ def test_a_question_is_embedded_once_for_its_vector_and_its_word_pieces(embedder
     [ev] = builder.build(question, [hit], vector)
     assert counting.texts.count(question) == 1  # the scoring reused the pieces of the pass that gave the vector
     assert ev.best > 0
+
+
+def test_a_number_in_words_is_a_number_and_one_is_not() -> None:
+    from assistant.answering.scorer import has_number
+
+    assert has_number("experiments across over twenty different sub-tasks")
+    assert has_number("dozens of benchmarks") and has_number("It has 7B parameters.")
+    assert not has_number("one of the first methods to double its speed")

@@ -105,24 +105,15 @@ class PaperSentences:
 
 # -- sentence features ------------------------------------------------------------------------------
 
+# Cardinals only: "one", "half" and "double" are more often not a count ("one of", "double bonds").
 _NUMBER_WORDS = frozenset(
     [
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "hundred",
-        "thousand",
-        "million",
-        "billion",
-        "percent",
+        "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen",
+        "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty",
+        "sixty", "seventy", "eighty", "ninety", "dozen", "dozens", "hundred", "hundreds", "thousand", "thousands",
+        "million", "millions", "billion", "billions", "percent",
     ]
-)
+)  # fmt: skip
 _FINDING = re.compile(
     r"\b(?:we (?:show|find|found|demonstrate|observe|report)|results? (?:show|suggest|indicate)|(?:was|were|is|are) "
     r"(?:associated|correlated|linked)|significantly|outperform\w*|improv\w+|increas\w+|decreas\w+|reduc\w+)\b",
