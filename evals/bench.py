@@ -300,7 +300,7 @@ def _start_rows(r: dict[str, Any]) -> list[str]:
         ok_fig = f"{c.get('best_s')} s (runs {c.get('seconds')}), peak RSS {c.get('peak_rss_mb')} MiB"
         ok_fig += f", embedder {c.get('embedder')}"
         if "ratio_to_import_torch" in c:
-            ok_fig += f"; {c['ratio_to_import_torch']}x `python -c \"import torch\"` ({c['import_torch_s']} s) in the same run"
+            ok_fig += f'; {c["ratio_to_import_torch"]}x `python -c "import torch"` ({c["import_torch_s"]} s) in the same run'
         fig = ok_fig if c.get("ok") else f"failed: {c.get('error')}"
         ok = bool(c.get("ok")) and float(c.get("best_s", 99)) < 4
         lines.append(f"| CLI cold start (`python -m assistant ask`, import to answer) | {fig} | < 4 s ({_mark(ok)}) |")

@@ -98,9 +98,7 @@ class Bars:
     ratio: float = 0.0  # a cited paper's best sentence also reaches this share of the best paper's
 
 
-def answers(
-    table: Table, groups: Groups, probs: np.ndarray, questions: Sequence[int], bars: Bars
-) -> dict[str, Any]:
+def answers(table: Table, groups: Groups, probs: np.ndarray, questions: Sequence[int], bars: Bars) -> dict[str, Any]:
     """Answer-level figures as `eval claims` defines them, for the given questions under the given bars.
 
     An answer is refused when no sentence reaches the refusal bar (with `settled`, a claim check's probability that

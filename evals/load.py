@@ -212,6 +212,27 @@ def browser_first_answer(url: str, question: str, started: float, timeout: float
     return {"chat_input_s": round(ready, 2), "first_answer_s": round(answered, 2)}
 
 
+def _streamlit_command(app: Path, port: int) -> list[str]:
+    """The app started headless on a loopback port, with no usage stats and no file watcher."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+
+
 def app_cold_start(env: dict[str, str], question: str | None = None, timeout: float = 180.0) -> dict[str, Any]:
     """Seconds from `streamlit run ui/app.py` starting until /_stcore/health answers, until a first page fetch,
     and (with a question, in headless chromium) until the chat input shows and a first answer completes."""
@@ -223,8 +244,7 @@ def app_cold_start(env: dict[str, str], question: str | None = None, timeout: fl
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true", "--server.address", "127.0.0.1",
-           "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    cmd = _streamlit_command(app, port)
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"

@@ -111,4 +111,3 @@ def answer_points(points: Sequence[str], answer: str, threshold: float = POINT_M
     if not points:
         return None
     return sum(1 for p in points if point_coverage(p, answer) >= threshold) / len(points)
-

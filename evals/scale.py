@@ -85,8 +85,12 @@ def write_collection(store: ChunkStore, papers: Iterable[ChunkedPaper], batch: i
     started = time.perf_counter()
     store.bump_revision(Change(added=frozenset(written)))  # readers absorb these chunks from the changelog
     write_s += time.perf_counter() - started
-    return {"chunks": chunks, "seconds": round(write_s, 2), "chunks_per_second": round(chunks / write_s, 1),
-            "hash_embed_seconds": round(embed_s, 2)}
+    return {
+        "chunks": chunks,
+        "seconds": round(write_s, 2),
+        "chunks_per_second": round(chunks / write_s, 1),
+        "hash_embed_seconds": round(embed_s, 2),
+    }
 
 
 def probe_env(settings: Settings) -> dict[str, str]:
@@ -126,8 +130,14 @@ def absorb(store: ChunkStore, folder: Path, plan: Plan, rebuild_s: float) -> dic
     seconds = time.perf_counter() - started
     ratio = seconds / rebuild_s if rebuild_s else float("nan")
     how = "incremental" if ratio < INCREMENTAL_BELOW else "as slow as a full rebuild: no incremental path"
-    return {"chunks": ABSORB_CHUNKS, "seconds": round(seconds, 3), "ratio_to_rebuild": round(ratio, 3),
-            "indexed": index.count, "how": how, "api": "LexicalCache.refresh() after the revision moved"}
+    return {
+        "chunks": ABSORB_CHUNKS,
+        "seconds": round(seconds, 3),
+        "ratio_to_rebuild": round(ratio, 3),
+        "indexed": index.count,
+        "how": how,
+        "api": "LexicalCache.refresh() after the revision moved",
+    }
 
 
 def measure(plan: Plan, site: Site, size: int, deadline: float) -> dict[str, Any]:
@@ -226,9 +236,13 @@ def probe(queries_file: Path) -> dict[str, Any]:
     settings, embedder = load_settings(_env_file=None), HashEmbedder()
     store = open_store(settings, embedder.name, embedder.dim, create=False)
     lexical = LexicalCache(store, lexical_folder(settings))
-    params = FusionParams(method=settings.fusion, dense_weight=settings.dense_weight,
-                          paper_share=settings.paper_lexical_share, candidates=settings.candidate_chunks,
-                          chunks_per_paper=settings.chunks_per_paper)  # as build_assistant makes them
+    params = FusionParams(
+        method=settings.fusion,
+        dense_weight=settings.dense_weight,
+        paper_share=settings.paper_lexical_share,
+        candidates=settings.candidate_chunks,
+        chunks_per_paper=settings.chunks_per_paper,
+    )  # as build_assistant makes them
     retriever, n, k = Retriever(store, embedder, lexical, params), settings.candidate_chunks, settings.top_k
     started = time.perf_counter()
     lexical.get()
@@ -246,11 +260,17 @@ def probe(queries_file: Path) -> dict[str, Any]:
     rss = rss_mb()
     li = llamaindex_retriever(store.collection, embedder, LLAMAINDEX_TOP_K)
     latency = paired_latency({**ours, "llamaindex": li.retrieve}, queries)
-    return {"rss_imports_mb": round(rss_imports, 1), "rss_mb": round(rss, 1), "rss_with_llamaindex_mb": round(rss_mb(), 1),
-            "bm25_load_s": round(load_s, 3), "latency": latency, "queries": len(queries),
-            "note": f"dense and BM25: {n} candidates each (BM25: over chunks, and over papers when paper_share "
-                    f"{params.paper_share} > 0); fused: Retriever.search top_k={k}; "
-                    f"llama-index: VectorStoreIndex.as_retriever(similarity_top_k={LLAMAINDEX_TOP_K})"}
+    return {
+        "rss_imports_mb": round(rss_imports, 1),
+        "rss_mb": round(rss, 1),
+        "rss_with_llamaindex_mb": round(rss_mb(), 1),
+        "bm25_load_s": round(load_s, 3),
+        "latency": latency,
+        "queries": len(queries),
+        "note": f"dense and BM25: {n} candidates each (BM25: over chunks, and over papers when paper_share "
+        f"{params.paper_share} > 0); fused: Retriever.search top_k={k}; "
+        f"llama-index: VectorStoreIndex.as_retriever(similarity_top_k={LLAMAINDEX_TOP_K})",
+    }
 
 
 # -- the command ------------------------------------------------------------------------------------------------
@@ -263,21 +283,36 @@ def make_plan(args: argparse.Namespace, settings: Settings, root: Path) -> Plan:
     root.mkdir(parents=True, exist_ok=True)
     queries_file = root / "queries.json"
     queries_file.write_text(json.dumps(list(pool.queries)), encoding="utf-8")
-    return Plan(settings, pool, queries_file, tuple(sorted(set(args.sizes))), args.seed, args.batch, args.budget_s,
-                args.max_memory_gb * 1024, args.keep)
+    return Plan(
+        settings,
+        pool,
+        queries_file,
+        tuple(sorted(set(args.sizes))),
+        args.seed,
+        args.batch,
+        args.budget_s,
+        args.max_memory_gb * 1024,
+        args.keep,
+    )
 
 
 def run_scale(args: argparse.Namespace, settings: Settings, say: Say) -> dict[str, Any]:
     """Every mode's sweep, then the fits and extrapolations."""
     from evals.scale_plot import analyse, machine
 
-    result: dict[str, Any] = {"command": "python -m evals.scale " + shlex.join(sys.argv[1:]), "machine": machine(),
-                              "embedder": HashEmbedder().name, "beir": str(args.beir), "modes": {}}
+    result: dict[str, Any] = {
+        "command": "python -m evals.scale " + shlex.join(sys.argv[1:]),
+        "machine": machine(),
+        "embedder": HashEmbedder().name,
+        "beir": str(args.beir),
+        "modes": {},
+    }
     with tempfile.TemporaryDirectory(prefix="assistant-scale-") as tmp:
         root = Path(args.out) if args.out else Path(tmp)
         plan = make_plan(args, settings, root)
-        result.update(sizes=list(plan.sizes), queries=len(plan.pool.queries), budget_s=plan.budget_s,
-                      max_memory_gb=args.max_memory_gb)
+        result.update(
+            sizes=list(plan.sizes), queries=len(plan.pool.queries), budget_s=plan.budget_s, max_memory_gb=args.max_memory_gb
+        )
         for mode in args.modes:
             result["modes"][mode] = analyse(sweep(plan, mode, root, say), plan.sizes)
     return result

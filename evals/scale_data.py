@@ -256,8 +256,9 @@ def site_for(base: Settings, mode: str, folder: Path) -> Iterator[Site]:
     port, data = free_port(), folder / "server-db"
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "server.log").open("wb") as log:
-        proc = subprocess.Popen([chroma, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [chroma, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             wait_for_port(port, proc)
             yield Site(base.model_copy(update={**update, "chroma_host": "127.0.0.1", "chroma_port": port}), data, proc.pid)

@@ -90,10 +90,14 @@ def analyse(sweep: dict[str, Any], sizes: Sequence[int]) -> dict[str, Any]:
                 exponent = exponents[key] if exponents[key] is not None else 1.0
                 row[key] = round(float(last) * (size / reached[-1]) ** exponent, 1)
         extrapolated.append(row)
-    out = {**sweep, "exponents": {k: None if v is None else round(v, 3) for k, v in exponents.items()},
-           "extrapolated": extrapolated,
-           "exponent_note": "least-squares slope over the sizes reached" if len(rows) > 1 else
-                            "one size reached: no exponent fitted; larger sizes extrapolated linearly (exponent 1)"}
+    out = {
+        **sweep,
+        "exponents": {k: None if v is None else round(v, 3) for k, v in exponents.items()},
+        "extrapolated": extrapolated,
+        "exponent_note": "least-squares slope over the sizes reached"
+        if len(rows) > 1
+        else "one size reached: no exponent fitted; larger sizes extrapolated linearly (exponent 1)",
+    }
     out["dominant"] = dominant(rows, extrapolated)
     return out
 
@@ -110,12 +114,17 @@ def dominant(rows: Sequence[Row], extrapolated: Sequence[Row]) -> str:
         parts = {k: float(FIGURES[k][1](last) or 0.0) for k in ("dense_p95_ms", "bm25_p95_ms", "fused_p95_ms")}
     # Retriever.search runs the two searches side by side, so the slower one is on the query's path.
     rest = parts["fused_p95_ms"] - max(parts["dense_p95_ms"], parts["bm25_p95_ms"])
-    shares = {"dense search": parts["dense_p95_ms"], "BM25 search": parts["bm25_p95_ms"],
-              "fusion and the papers' records": max(rest, 0.0)}
+    shares = {
+        "dense search": parts["dense_p95_ms"],
+        "BM25 search": parts["bm25_p95_ms"],
+        "fusion and the papers' records": max(rest, 0.0),
+    }
     top = max(shares, key=lambda k: shares[k])
     listed = ", ".join(f"{k} {v:.1f} ms" for k, v in shares.items())
-    return (f"at {last['chunks']:,} chunks ({how}), of fused p95 {parts['fused_p95_ms']:.1f} ms: {listed} (the two "
-            f"searches run side by side; the rest is the fused p95 beyond the slower one); **{top}** dominates")
+    return (
+        f"at {last['chunks']:,} chunks ({how}), of fused p95 {parts['fused_p95_ms']:.1f} ms: {listed} (the two "
+        f"searches run side by side; the rest is the fused p95 beyond the slower one); **{top}** dominates"
+    )
 
 
 # -- Markdown ---------------------------------------------------------------------------------------------------
@@ -130,10 +139,17 @@ def _measured_cells(r: Row) -> list[str]:
     ratio = r["probe"]["latency"]["fused"]["p95_ms"] / r["probe"]["latency"]["llamaindex"]["p95_ms"]
     ab = r["absorb"]
     return [
-        f"{r['chunks']:,}", f"{r['write']['chunks_per_second']:,.0f}", f"{r['bm25_build_s']}",
+        f"{r['chunks']:,}",
+        f"{r['write']['chunks_per_second']:,.0f}",
+        f"{r['bm25_build_s']}",
         f"{ab['seconds']} ({ab['ratio_to_rebuild']:.2f}× rebuild; {ab['how']})",
-        _pair(r, "dense"), _pair(r, "bm25"), _pair(r, "fused"), _pair(r, "llamaindex"), f"{ratio:.2f}",
-        f"{r['probe']['rss_mb']:,.0f}", f"{r['server_rss_mb']:,.0f}" if "server_rss_mb" in r else "-",
+        _pair(r, "dense"),
+        _pair(r, "bm25"),
+        _pair(r, "fused"),
+        _pair(r, "llamaindex"),
+        f"{ratio:.2f}",
+        f"{r['probe']['rss_mb']:,.0f}",
+        f"{r['server_rss_mb']:,.0f}" if "server_rss_mb" in r else "-",
         f"{r['disk_mb']['chroma']:,.0f} + {r['disk_mb']['index']:,.0f}",
     ]
 
@@ -144,18 +160,49 @@ def _extrapolated_cells(r: Row) -> list[str]:
 
     ratio = r["fused_p95_ms"] / r["llamaindex_p95_ms"] if r.get("llamaindex_p95_ms") else None
     return [
-        f"*{r['chunks']:,} (extrapolated)*", at("write_chunks_per_s", "{:,.0f}"), at("bm25_build_s"), at("absorb_s"),
-        "~ / " + at("dense_p95_ms")[1:], "~ / " + at("bm25_p95_ms")[1:], "~ / " + at("fused_p95_ms")[1:],
-        "~ / " + at("llamaindex_p95_ms")[1:], f"~{ratio:.2f}" if ratio else "-",
-        at("query_rss_mb", "{:,.0f}"), at("server_rss_mb", "{:,.0f}"), at("disk_mb", "{:,.0f}"),
+        f"*{r['chunks']:,} (extrapolated)*",
+        at("write_chunks_per_s", "{:,.0f}"),
+        at("bm25_build_s"),
+        at("absorb_s"),
+        "~ / " + at("dense_p95_ms")[1:],
+        "~ / " + at("bm25_p95_ms")[1:],
+        "~ / " + at("fused_p95_ms")[1:],
+        "~ / " + at("llamaindex_p95_ms")[1:],
+        f"~{ratio:.2f}" if ratio else "-",
+        at("query_rss_mb", "{:,.0f}"),
+        at("server_rss_mb", "{:,.0f}"),
+        at("disk_mb", "{:,.0f}"),
     ]
 
 
-HEADER = ["chunks", "write chunks/s", "BM25 build s", "absorb 1,000 new chunks s", "dense p50 / p95 ms",
-          "BM25 (chunks + papers) p50 / p95 ms", "fused p50 / p95 ms", "llama-index p50 / p95 ms", "fused p95 / llama-index p95",
-          "query process RSS MiB", "server RSS MiB", "disk MiB (Chroma + BM25)"]
-EXPONENT_KEYS = [None, "write_chunks_per_s", "bm25_build_s", "absorb_s", "dense_p95_ms", "bm25_p95_ms", "fused_p95_ms",
-                 "llamaindex_p95_ms", None, "query_rss_mb", "server_rss_mb", "disk_mb"]
+HEADER = [
+    "chunks",
+    "write chunks/s",
+    "BM25 build s",
+    "absorb 1,000 new chunks s",
+    "dense p50 / p95 ms",
+    "BM25 (chunks + papers) p50 / p95 ms",
+    "fused p50 / p95 ms",
+    "llama-index p50 / p95 ms",
+    "fused p95 / llama-index p95",
+    "query process RSS MiB",
+    "server RSS MiB",
+    "disk MiB (Chroma + BM25)",
+]
+EXPONENT_KEYS = [
+    None,
+    "write_chunks_per_s",
+    "bm25_build_s",
+    "absorb_s",
+    "dense_p95_ms",
+    "bm25_p95_ms",
+    "fused_p95_ms",
+    "llamaindex_p95_ms",
+    None,
+    "query_rss_mb",
+    "server_rss_mb",
+    "disk_mb",
+]
 MODE_TITLES = {"embedded": "Embedded Chroma", "server": "Chroma server (`chroma run`, HTTP on loopback)"}
 
 
@@ -248,8 +295,13 @@ def plot(r: dict[str, Any], path: Path) -> str:
                 if not measured:
                     continue
                 colour = f"C{i}"
-                ax.plot(*zip(*measured, strict=True), marker=markers.get(mode, "^"), color=colour,
-                        linestyle="-" if mode == "embedded" else "--", label=f"{FIGURES[key][0]} ({mode})")
+                ax.plot(
+                    *zip(*measured, strict=True),
+                    marker=markers.get(mode, "^"),
+                    color=colour,
+                    linestyle="-" if mode == "embedded" else "--",
+                    label=f"{FIGURES[key][0]} ({mode})",
+                )
                 if guessed:
                     ax.plot(*zip(*guessed, strict=True), color=colour, linestyle=":", alpha=0.6)
         ax.set_xscale("log")
@@ -264,4 +316,3 @@ def plot(r: dict[str, Any], path: Path) -> str:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return f"drawn: {path}"
-

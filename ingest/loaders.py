@@ -269,4 +269,3 @@ def load_paths(
 def sample_corpus_path() -> Path:
     """The bundled sample page of 72 abstracts."""
     return Path(__file__).parent / "data" / "papers-page.txt"
-

@@ -72,9 +72,7 @@ def stored_hash(paper: Paper, chunk_tokens: int, chunk_overlap: int) -> str:
     return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
 
 
-def plan(
-    papers: Sequence[Paper], store: ChunkStore | None, prune: bool, chunk_tokens: int = 0, chunk_overlap: int = 0
-) -> Plan:
+def plan(papers: Sequence[Paper], store: ChunkStore | None, prune: bool, chunk_tokens: int = 0, chunk_overlap: int = 0) -> Plan:
     """Compare the input with what the store holds (None: a store that does not exist yet).
 
     A paper id given twice counts once, with its last version (as the loaders keep it), so callers that

@@ -59,9 +59,18 @@ def main(argv: list[str]) -> int:
             last_pass = latest is not None and latest.revision >= final
     index = cache.wait(120) or first
     out = {
-        "questions": len(seconds), "max_s": max(seconds), "slow": sum(s > 1.0 for s in seconds), "during": during,
-        "revisions": sorted(revisions), "found": sorted(found), "fetched": cache.fetched, "rebuilds": cache.rebuilds,
-        "first_revision": first.revision, "revision": index.revision, "indexed": index.count, "finished": last_pass,
+        "questions": len(seconds),
+        "max_s": max(seconds),
+        "slow": sum(s > 1.0 for s in seconds),
+        "during": during,
+        "revisions": sorted(revisions),
+        "found": sorted(found),
+        "fetched": cache.fetched,
+        "rebuilds": cache.rebuilds,
+        "first_revision": first.revision,
+        "revision": index.revision,
+        "indexed": index.count,
+        "finished": last_pass,
     }
     print(json.dumps(out))
     store.close()

@@ -225,4 +225,3 @@ def test_chunk_spans_survive_a_json_round_trip() -> None:
     for chunk in chunk_paper(paper, 64, 16):
         back = [tuple(span) for span in json.loads(json.dumps(chunk.spans))]
         assert [paper.abstract[s:e] for s, e in back] == [paper.abstract[s:e] for s, e in chunk.spans]
-

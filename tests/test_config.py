@@ -98,8 +98,13 @@ def test_ingest_reports_a_bad_setting_in_one_line(tmp_path: Path, env: dict[str,
 
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
     done = subprocess.run(
-        [sys.executable, "-m", "ingest", "--dry-run"], cwd=tmp_path, env={**clean, **env, "PYTHONPATH": str(ROOT)},
-        capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, "-m", "ingest", "--dry-run"],
+        cwd=tmp_path,
+        env={**clean, **env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"error: {next(iter(env))} must be"), done.stderr

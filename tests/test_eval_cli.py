@@ -80,8 +80,10 @@ def test_bench_refuses_a_record_of_an_ingest_that_wrote_nothing(tmp_path: Path, 
     record.write_text(json.dumps({"chunks": 0, "seconds": 3.6, "chunks_per_second": 0.0}))
     argv = ["bench", "--quick", "--beir", str(TINY), "--reuse", str(tmp_path), "--ingest-record", str(record)]
     assert run(argv, make_settings(tmp_path))[0] == 2
-    assert capsys.readouterr().err.strip() == f"error: {record}: records an ingest that wrote no chunks (a re-run?); " \
+    assert (
+        capsys.readouterr().err.strip() == f"error: {record}: records an ingest that wrote no chunks (a re-run?); "
         "pass the record of the full ingest"
+    )
     record.write_text("not json")
     assert run(argv, make_settings(tmp_path))[0] == 2
     assert capsys.readouterr().err.startswith(f"error: {record}: not a `python -m ingest --json` record")
@@ -94,8 +96,25 @@ def test_bench_quick_smoke(tiny_store: Path, tmp_path: Path) -> None:
         assert run(["eval", "retrieval", "--beir", str(TINY), "--rows", "bm25"], settings)[0] == 0
     doc = tmp_path / "bench.md"
     argv = [
-        "bench", "--quick", "--json", "--corpus", str(TINY / "corpus.jsonl"), "--beir", str(TINY), "--reuse", str(tiny_store),
-        "--queries", "20", "--load-queries", "40", "--threads", "4", "--skip", "app", "--write", str(doc),
+        "bench",
+        "--quick",
+        "--json",
+        "--corpus",
+        str(TINY / "corpus.jsonl"),
+        "--beir",
+        str(TINY),
+        "--reuse",
+        str(tiny_store),
+        "--queries",
+        "20",
+        "--load-queries",
+        "40",
+        "--threads",
+        "4",
+        "--skip",
+        "app",
+        "--write",
+        str(doc),
     ]
     code, text = run(argv, settings)
     assert code == 0

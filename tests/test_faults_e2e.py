@@ -81,10 +81,18 @@ FAULTS = [
         1,
     ),
     Fault("500", lambda: [Step("json", 500, err_body("CUDA out of memory"))], ("HTTP 500", "CUDA out of memory"), 1 + RETRIES),
-    Fault("429-then-success", lambda: [Step("json", 429, err_body("slow down"), headers={"Retry-After": "0"}), healthy()],
-          requests=2),
-    Fault("stream-cut", lambda: [Step("cut", events=[chunk(p) for p in PARTIAL])], ("dropped the connection", "incomplete"), 1,
-          "".join(PARTIAL)),
+    Fault(
+        "429-then-success",
+        lambda: [Step("json", 429, err_body("slow down"), headers={"Retry-After": "0"}), healthy()],
+        requests=2,
+    ),
+    Fault(
+        "stream-cut",
+        lambda: [Step("cut", events=[chunk(p) for p in PARTIAL])],
+        ("dropped the connection", "incomplete"),
+        1,
+        "".join(PARTIAL),
+    ),
     Fault("malformed-stream", lambda: [Step("stream", events=["{not json"])], ("not valid SSE JSON",), 1),
     Fault("not-a-chunk", lambda: [Step("stream", events=['{"unexpected": true}'])], ("not a completion chunk",), 1),
     Fault("closed-without-answer", lambda: [Step("close")], ("closed the connection without answering",), 1 + RETRIES),
@@ -180,8 +188,9 @@ def test_fault_is_one_clear_line_evidence_stays_and_next_question_works(
         if not fault.says:
             assert answer.error is None and not answer.incomplete
             assert answer.text.startswith("PyGlove is a library")
-            retries = [r.getMessage() for r in caplog.records
-                       if r.name == "assistant.llm.client" and r.levelno == logging.WARNING]
+            retries = [
+                r.getMessage() for r in caplog.records if r.name == "assistant.llm.client" and r.levelno == logging.WARNING
+            ]
             assert retries == [f"LLM endpoint answered 429; retry 1/{RETRIES} in 0.0s"]
         else:
             assert answer.error is not None

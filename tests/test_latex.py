@@ -57,6 +57,6 @@ def test_any_text_converts_without_error(text: str) -> None:
 
 
 def test_a_literal_dollar_before_math_does_not_swallow_the_latex_between() -> None:
-    """"$5" opens no math: the escapes and accents after it are still converted, and the math after them too."""
+    """ "$5" opens no math: the escapes and accents after it are still converted, and the math after them too."""
     text = 'costs $5, 67\\% and T\\"ulu with $\\alpha$ here'
     assert plain_text(text) == "costs $5, 67% and Tülu with α here"

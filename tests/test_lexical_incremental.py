@@ -16,8 +16,24 @@ from assistant.index.store import ChunkStore, open_store
 from ingest.loaders import LoadReport, load_path, sample_corpus_path
 from tests.conftest import make_settings
 
-WORDS = ("graph", "neural", "network", "attention", "protein", "folding", "cell", "cancer", "gene", "mouse", "model",
-         "reasoning", "language", "code", "the", "of")
+WORDS = (
+    "graph",
+    "neural",
+    "network",
+    "attention",
+    "protein",
+    "folding",
+    "cell",
+    "cancer",
+    "gene",
+    "mouse",
+    "model",
+    "reasoning",
+    "language",
+    "code",
+    "the",
+    "of",
+)
 QUERIES = ("graph attention", "zebra cell", "protein protein folding", "language model code", "nothing-here")
 
 

@@ -43,9 +43,13 @@ def short_papers(start: int, n: int) -> LoadReport:
 def _env(s: Any) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
     env.update(
-        ASSISTANT_CHROMA_HOST=str(s.chroma_host), ASSISTANT_CHROMA_PORT=str(s.chroma_port),
-        ASSISTANT_COLLECTION=s.collection, ASSISTANT_INDEX_DIR=str(s.index_dir),
-        HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", ANONYMIZED_TELEMETRY="False",
+        ASSISTANT_CHROMA_HOST=str(s.chroma_host),
+        ASSISTANT_CHROMA_PORT=str(s.chroma_port),
+        ASSISTANT_COLLECTION=s.collection,
+        ASSISTANT_INDEX_DIR=str(s.index_dir),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        ANONYMIZED_TELEMETRY="False",
     )
     return env
 

@@ -62,9 +62,7 @@ def test_plugs_into_a_llamaindex_query_engine(sample_settings: Settings, embedde
     synthesizer = NoText(llm=MockLLM())
     engine = RetrieverQueryEngine(PaperRetriever(retriever, top_k=3), response_synthesizer=synthesizer)
     response = engine.query(QUESTIONS[0])
-    assert [n.node.metadata["paper_id"] for n in response.source_nodes] == [
-        h.paper_id for h in retriever.search(QUESTIONS[0], 3)
-    ]
+    assert [n.node.metadata["paper_id"] for n in response.source_nodes] == [h.paper_id for h in retriever.search(QUESTIONS[0], 3)]
     # Retrieval detail stays out of what an LLM would be shown.
     shown = response.source_nodes[0].node.get_content(metadata_mode=MetadataMode.LLM)
     assert "title" in shown and "chunk_ids" not in shown and "lexical" not in shown

@@ -56,8 +56,11 @@ def test_unknown_model_is_served_anyway(llama_server: LlamaServer) -> None:
     """
     c = LLMClient(llama_server.base_url, "no-such-model", timeout=120)
     assert isinstance(c.complete(QUESTION, 4).text, str)
-    raw = httpx.post(f"{llama_server.base_url}/chat/completions", json={"model": "no-such-model", "messages": QUESTION,
-                     "max_tokens": 1}, timeout=120)
+    raw = httpx.post(
+        f"{llama_server.base_url}/chat/completions",
+        json={"model": "no-such-model", "messages": QUESTION, "max_tokens": 1},
+        timeout=120,
+    )
     assert raw.status_code == 200 and raw.json()["model"] == "no-such-model"
 
 

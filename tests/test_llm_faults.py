@@ -241,8 +241,10 @@ def test_check_reports_a_model_the_server_does_not_list() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        err_body("This model's maximum context length is 4096 tokens. However, you requested 5020 tokens.",
-                 code="context_length_exceeded"),  # OpenAI, llama-cpp-python, vLLM
+        err_body(
+            "This model's maximum context length is 4096 tokens. However, you requested 5020 tokens.",
+            code="context_length_exceeded",
+        ),  # OpenAI, llama-cpp-python, vLLM
         err_body("the request exceeds the available context size, try increasing it", type="exceed_context_size_error"),
         err_body("prompt too long", code="context_length_exceeded"),  # only the code says so
     ],
@@ -416,8 +418,15 @@ def test_describe_shows_model_and_host_only() -> None:
 
 
 def test_from_settings(tmp_path: Path) -> None:
-    s = make_settings(tmp_path, llm_base_url="http://127.0.0.1:9/v1", llm_model="m", ASSISTANT_LLM_API_KEY=CANARY, llm_timeout=7,
-                      llm_max_retries=1, llm_temperature=0.3)
+    s = make_settings(
+        tmp_path,
+        llm_base_url="http://127.0.0.1:9/v1",
+        llm_model="m",
+        ASSISTANT_LLM_API_KEY=CANARY,
+        llm_timeout=7,
+        llm_max_retries=1,
+        llm_temperature=0.3,
+    )
     c = LLMClient.from_settings(s)
     assert (c.model, c.timeout, c.max_retries, c.temperature) == ("m", 7.0, 1, 0.3)
     assert c.explain.api_key == CANARY

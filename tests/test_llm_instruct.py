@@ -158,8 +158,9 @@ def test_a_mostly_unsupported_answer_comes_with_the_evidence(assistant: Any) -> 
     fallback = answer.fallback
     assert fallback is not None
     assert "\n" not in fallback.note and "not backed by the sources" in fallback.note
-    assert fallback.note == UNBACKED_NOTE.format(flagged=answer.support.flagged,
-                                                 claims=answer.support.flagged + answer.support.supported)
+    assert fallback.note == UNBACKED_NOTE.format(
+        flagged=answer.support.flagged, claims=answer.support.flagged + answer.support.supported
+    )
     assert "Extractive answer" not in fallback.text  # that label says no LLM is configured
     titles = {ev.paper_id: ev for ev in answer.evidence}
     assert len(fallback.citations) >= 2

@@ -102,8 +102,11 @@ def test_an_index_saved_without_records_is_rebuilt(tmp_path: Path, embedder: Any
 def _remove_in_another_process(s: Any, paper_id: str, index_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
     env.update(
-        ASSISTANT_CHROMA_HOST=str(s.chroma_host), ASSISTANT_CHROMA_PORT=str(s.chroma_port),
-        ASSISTANT_COLLECTION=s.collection, ASSISTANT_INDEX_DIR=str(index_dir), ANONYMIZED_TELEMETRY="False",
+        ASSISTANT_CHROMA_HOST=str(s.chroma_host),
+        ASSISTANT_CHROMA_PORT=str(s.chroma_port),
+        ASSISTANT_COLLECTION=s.collection,
+        ASSISTANT_INDEX_DIR=str(index_dir),
+        ANONYMIZED_TELEMETRY="False",
     )
     code = "import sys; from assistant.config import Settings; from ingest.pipeline import remove_papers; "
     code += "assert remove_papers(Settings(_env_file=None), [sys.argv[1]]) == 1"
@@ -164,4 +167,3 @@ def test_search_skips_the_round_trip_only_while_the_index_is_current(
     finally:
         gate.set()  # a failed check must not leave the refresh waiting
         store.close()
-

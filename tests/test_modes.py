@@ -35,7 +35,7 @@ def test_plain_questions_get_their_mode_with_and_without_the_vector(question: st
 
 
 def test_a_claim_check_is_a_question_however_it_is_worded(embedder: Any) -> None:
-    """"Is it true that ..." asks about a claim, even when the claim holds "both" or "compared"."""
+    """ "Is it true that ..." asks about a claim, even when the claim holds "both" or "compared"."""
     claim = "Is it true that both drugs reduce mortality compared with placebo in each trial?"
     assert resolve_mode(claim, None, embedder.embed_query(claim), embedder.name) == "ask"
 

@@ -91,8 +91,8 @@ def test_every_renderer_sanitises_and_the_stored_answer_stays_exact() -> None:
 # -- item 4: link reference definitions, wherever CommonMark accepts them ------------------------------------------
 
 DEFINITIONS = [
-    "[1]: smb://host/share \"t\"",
-    "> [1]: smb://host/share \"shared\"",
+    '[1]: smb://host/share "t"',
+    '> [1]: smb://host/share "shared"',
     "- [1]: smb://host/share",
     "1. [1]: smb://host/share",
     "> - > [1]: smb://host/share",

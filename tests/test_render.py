@@ -38,7 +38,7 @@ SAFE = Evidence(
 # What an LLM that copied the hostile abstract could write, plus one claim no source backs.
 LLM_TEXT = (
     "Quokka Retrieval fuses BM25 and dense search over field notes [2]. "
-    "Zorblax embeds <script>window.__pwned=1</script> and <img src=x onerror=\"window.__pwned=2\"> [1]. "
+    'Zorblax embeds <script>window.__pwned=1</script> and <img src=x onerror="window.__pwned=2"> [1]. '
     "See ![x](http://127.0.0.1:1/x.png), [click](javascript:window.__pwned=3) and <javascript:window.__pwned=5>. "
     "The trial enrolled four thousand patients across twelve hospitals in 2025.\n\n"
     "[2]: javascript:window.__pwned=6\n"

@@ -55,9 +55,16 @@ def test_fit_recovers_a_power_law_and_extrapolates() -> None:
     sizes = [1e4, 1e5]
     assert fit(sizes, [2.0, 2.0 * 10**0.5]) == pytest.approx(0.5)
     assert fit(sizes[:1], [2.0]) is None
-    row = {"chunks": 100, "probe": {"rss_mb": 10.0, "latency": {s: {"p50_ms": 1.0, "p95_ms": 2.0} for s in SYSTEMS}},
-           "write": {"chunks_per_second": 5.0}, "bm25_build_s": 1.0, "absorb": {"seconds": 0.5},
-           "disk_mb": {"chroma": 3.0, "index": 1.0}, "memory_mb": 20.0, "seconds": 4.0}
+    row = {
+        "chunks": 100,
+        "probe": {"rss_mb": 10.0, "latency": {s: {"p50_ms": 1.0, "p95_ms": 2.0} for s in SYSTEMS}},
+        "write": {"chunks_per_second": 5.0},
+        "bm25_build_s": 1.0,
+        "absorb": {"seconds": 0.5},
+        "disk_mb": {"chroma": 3.0, "index": 1.0},
+        "memory_mb": 20.0,
+        "seconds": 4.0,
+    }
     out = analyse({"mode": "embedded", "rows": [row], "stopped": None}, [100, 1000])
     assert out["extrapolated"][0]["chunks"] == 1000
     assert out["extrapolated"][0]["fused_p95_ms"] == pytest.approx(20.0)  # one size: linear, and labelled so
@@ -89,8 +96,25 @@ def _check_row(row: dict[str, Any], size: int, queries: int) -> None:
 def test_scale_bench_smoke(tmp_path: Path) -> None:
     doc, png, stores = tmp_path / "benchmarks.md", tmp_path / "scale.png", tmp_path / "stores"
     doc.write_text("# Benchmarks\n\nearlier figures\n")
-    args = scale_args(["--beir", str(TINY), "--sizes", "2000", "--modes", "embedded", "--queries", "20", "--out", str(stores),
-                       "--write", str(doc), "--plot", str(png), "--json"])
+    args = scale_args(
+        [
+            "--beir",
+            str(TINY),
+            "--sizes",
+            "2000",
+            "--modes",
+            "embedded",
+            "--queries",
+            "20",
+            "--out",
+            str(stores),
+            "--write",
+            str(doc),
+            "--plot",
+            str(png),
+            "--json",
+        ]
+    )
     out = io.StringIO()
     assert args.func(args, make_settings(tmp_path), out) == 0
     result = json.loads(out.getvalue())

@@ -297,7 +297,9 @@ def test_cli_json_and_logs_hide_the_key(small_store: Path, tmp_path: Path) -> No
 def test_cli_markdown_with_closed_port_hides_the_key(small_store: Path, tmp_path: Path) -> None:
     """`ask --format markdown` with the LLM at a closed port: the error line and the export are clean."""
     port = free_port()
-    done = cli(["ask", QUESTION, "--format", "markdown"], small_store, tmp_path, ASSISTANT_LLM_BASE_URL=f"http://127.0.0.1:{port}/v1")
+    done = cli(
+        ["ask", QUESTION, "--format", "markdown"], small_store, tmp_path, ASSISTANT_LLM_BASE_URL=f"http://127.0.0.1:{port}/v1"
+    )
     assert f"127.0.0.1:{port}" in done.stdout + done.stderr
     assert_clean(done.stdout, done.stderr)
 

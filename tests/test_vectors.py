@@ -29,6 +29,7 @@ def test_best_matches_is_maxsim_per_group() -> None:
     got = vectors.best_matches(queries, [np.asarray([[0.6, 0.8], [1.0, 0.0]]), np.zeros((0, 2)), np.asarray([[0.0, 1.0]])])
     assert got.tolist() == [pytest.approx([1.0, 0.8]), [0.0, 0.0], pytest.approx([0.0, 1.0])]
 
+
 def test_best_matches_equals_one_group_at_a_time() -> None:
     rng = np.random.default_rng(0)
     queries = units(rng.normal(size=(3, 5)))

@@ -96,5 +96,3 @@ def profile(question: str, stats: TermStats) -> QuestionProfile:
         bool(_ASKS_NAME.search(question)),
         match.group(1) if match else None,
     )
-
-

@@ -98,4 +98,3 @@ def split_claims(text: str) -> list[Claim]:
             if _LETTER.search(bare) and not bare.endswith(":"):
                 claims.append(Claim(text[s:e], s, e, tuple(dict.fromkeys(nums))))
     return claims
-

@@ -25,8 +25,10 @@ from assistant.text.words import content_words
 
 log = logging.getLogger("assistant.answering.pipeline")
 
-UNBACKED_NOTE = ("The model's answer is not backed by the sources ({flagged} of {claims} of its claims unsupported); "
-                 "what the sources say is quoted below.")
+UNBACKED_NOTE = (
+    "The model's answer is not backed by the sources ({flagged} of {claims} of its claims unsupported); "
+    "what the sources say is quoted below."
+)
 
 
 class Generation(Protocol):

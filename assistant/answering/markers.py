@@ -196,4 +196,3 @@ def drop_invalid(text: str, n_sources: int) -> tuple[str, tuple[int, ...]]:
 def strip_markers(text: str) -> str:
     """The text without citation markers (and the space before each)."""
     return _remove_markers(text, parse_markers(text), 0)
-

@@ -32,7 +32,13 @@ from assistant.vectors import unit
 MODES: tuple[Mode, ...] = ("ask", "compare", "summarise")
 MODE_PARAMS_PATH = Path(__file__).with_name("mode_params.json")
 CUE_FEATURES: tuple[str, ...] = (
-    "compare_cue", "summarise_cue", "names", "paired_names", "one_work", "many_works", "whole_collection"
+    "compare_cue",
+    "summarise_cue",
+    "names",
+    "paired_names",
+    "one_work",
+    "many_works",
+    "whole_collection",
 )
 VECTOR_FEATURES: tuple[str, ...] = tuple(f"near_{m}" for m in MODES)
 
@@ -120,9 +126,7 @@ class ModeModel:
         """The model from its saved form; a clear error names the file and field that is wrong."""
         try:
             centroids = np.asarray(data["centroids"], dtype=np.float64)
-            full = tuple(
-                EvidenceModel.from_dict(data["with_vector"][m], source, CUE_FEATURES + VECTOR_FEATURES) for m in MODES
-            )
+            full = tuple(EvidenceModel.from_dict(data["with_vector"][m], source, CUE_FEATURES + VECTOR_FEATURES) for m in MODES)
             short = tuple(EvidenceModel.from_dict(data["cues_only"][m], source, CUE_FEATURES) for m in MODES)
             embedder = str(data["embedder"])
         except (KeyError, TypeError, ValueError) as exc:

@@ -131,7 +131,6 @@ def is_boilerplate(sentence: str) -> bool:
     return _BOILERPLATE.search(sentence) is not None
 
 
-
 def holds_token(token: str, text: str) -> bool:
     """The token stands in the text as a whole word (B4 in "B4 is", not in "B4x")."""
     return re.search(rf"(?<![A-Za-z0-9]){re.escape(token)}(?![A-Za-z0-9])", text) is not None

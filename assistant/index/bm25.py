@@ -69,10 +69,16 @@ class Segment:
         term_ptr = np.zeros(end + 1, dtype=np.int64)
         np.cumsum(np.bincount(terms, minlength=end), out=term_ptr[1:])
         return cls(
-            f"seg-{uuid.uuid4().hex[:12]}", tuple(ids), doc_ptr,
-            terms[by_doc].astype(np.int32), counts[by_doc].astype(np.int32),
-            term_ptr, rows[by_term].astype(np.int32), counts[by_term].astype(np.float64),
-            tuple(new_terms), start,
+            f"seg-{uuid.uuid4().hex[:12]}",
+            tuple(ids),
+            doc_ptr,
+            terms[by_doc].astype(np.int32),
+            counts[by_doc].astype(np.int32),
+            term_ptr,
+            rows[by_term].astype(np.int32),
+            counts[by_term].astype(np.float64),
+            tuple(new_terms),
+            start,
         )
 
     def term_ids_of(self, docs: np.ndarray) -> np.ndarray:

@@ -51,7 +51,6 @@ def index_folder(index_dir: Path, collection: str, where: str) -> Path:
     return index_dir / f"{_SAFE.sub('_', where)}__{_SAFE.sub('_', collection)}"
 
 
-
 T = TypeVar("T")
 SEARCH_THREADS = 4  # concurrent queries beyond this many wait for a search thread
 MERGE_SEGMENTS = 8  # more segments than this, or deltas over a tenth of the base, are merged into one

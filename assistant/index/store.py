@@ -255,7 +255,9 @@ class ChunkStore:
         got = self._call(
             "searching",
             lambda c: c.query(
-                query_embeddings=[list(embedding)], n_results=min(n, count), where=where,
+                query_embeddings=[list(embedding)],
+                n_results=min(n, count),
+                where=where,
                 include=["documents", "metadatas", "distances"],
             ),
         )

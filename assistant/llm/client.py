@@ -87,8 +87,9 @@ class LLMClient:
         self.endpoint = parts._replace(netloc=self._host_port).geturl() if parts.scheme else self.base_url
         # Whatever the endpoint sends back may echo the key (or URL credentials): redacted before anyone sees it.
         self.redactor = Redactor([api_key, parts.password, parts.username, *options.get("secrets", ())])
-        self.explain = Explainer(self.endpoint, model, self.timeout, self.max_retries, api_key or None,
-                                 deadline=self.deadline, redactor=self.redactor)
+        self.explain = Explainer(
+            self.endpoint, model, self.timeout, self.max_retries, api_key or None, deadline=self.deadline, redactor=self.redactor
+        )
         self.retries = RetryPolicy(self.max_retries, self.endpoint, options.get("sleep", time.sleep))
         # The SDK's retries stay off: assistant/llm/retry.py says which tests need our own loop.
         self._client = openai.OpenAI(
@@ -106,9 +107,17 @@ class LLMClient:
             raise ConfigError("no LLM endpoint configured; set ASSISTANT_LLM_BASE_URL")
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         others = tuple(s.get_secret_value() for s in (settings.embedding_api_key,) if s is not None)
-        return cls(settings.llm_base_url, settings.llm_model, key, timeout=settings.llm_timeout, deadline=settings.llm_deadline,
-                   max_retries=settings.llm_max_retries, temperature=settings.llm_temperature, http_client=http_client,
-                   secrets=others)
+        return cls(
+            settings.llm_base_url,
+            settings.llm_model,
+            key,
+            timeout=settings.llm_timeout,
+            deadline=settings.llm_deadline,
+            max_retries=settings.llm_max_retries,
+            temperature=settings.llm_temperature,
+            http_client=http_client,
+            secrets=others,
+        )
 
     def describe(self) -> str:
         """Model and endpoint host for status lines, e.g. 'gemma @ 127.0.0.1:8080'."""
@@ -154,7 +163,10 @@ class LLMClient:
         """One non-streamed request; raises `Failure`."""
         try:
             return self._client.chat.completions.create(
-                model=self.model, messages=messages, max_tokens=max_tokens, temperature=self.temperature  # type: ignore[arg-type]
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=max_tokens,
+                temperature=self.temperature,
             )
         except TRANSPORT_ERRORS as exc:
             raise self.explain.classify(exc, 0) from None
@@ -189,8 +201,13 @@ class LLMClient:
 
     def _open_stream(self, messages: Messages, max_tokens: int) -> openai.Stream[ChatCompletionChunk]:
         """Send the streamed request, dropping `stream_options` once if the server rejects it."""
-        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
-                                  "temperature": self.temperature, "stream": True}
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": self.temperature,
+            "stream": True,
+        }
         if self._stream_options:
             try:
                 return self._client.chat.completions.create(**kwargs, stream_options={"include_usage": True})
@@ -205,13 +222,17 @@ class LLMClient:
         """Raise the error for a stream that ended without a finish reason."""
         content_type = response.headers.get("content-type", "")
         if not state.chunks and "event-stream" not in content_type:
-            raise LLMError(f"LLM endpoint {self.endpoint} answered with {content_type or 'no content type'}, "
-                           "not an event stream", "malformed")
+            raise LLMError(
+                f"LLM endpoint {self.endpoint} answered with {content_type or 'no content type'}, not an event stream",
+                "malformed",
+            )
         if not state.received:
             # llama-cpp-python opens the stream and then fails silently when the prompt exceeds its context.
-            raise LLMError(f"LLM endpoint {self.endpoint} ended the stream before sending any text (a prompt larger than "
-                           "the server's context does this on llama.cpp; lower ASSISTANT_CONTEXT_WINDOW or use fewer papers)",
-                           "stream_cut")
+            raise LLMError(
+                f"LLM endpoint {self.endpoint} ended the stream before sending any text (a prompt larger than "
+                "the server's context does this on llama.cpp; lower ASSISTANT_CONTEXT_WINDOW or use fewer papers)",
+                "stream_cut",
+            )
         raise LLMError(self.explain.cut_message(state.received, "ended the stream without finishing"), "stream_cut")
 
 
@@ -233,8 +254,9 @@ class _StreamState:
             choices = getattr(chunk, "choices", None) if isinstance(chunk, ChatCompletionChunk) else None
             chunk_usage = server_usage(getattr(chunk, "usage", None))
             if not isinstance(choices, list) and chunk_usage is None:
-                raise LLMError(f"LLM endpoint {self.explain.endpoint} sent stream data that is not a completion chunk",
-                               "malformed")
+                raise LLMError(
+                    f"LLM endpoint {self.explain.endpoint} sent stream data that is not a completion chunk", "malformed"
+                )
             self.usage = chunk_usage or self.usage
             for choice in choices or []:
                 yield from self._text(getattr(getattr(choice, "delta", None), "content", None))

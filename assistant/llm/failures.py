@@ -57,21 +57,32 @@ class Explainer:
             return self.status_error(exc)
         cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) and exc.__cause__ else exc
         if isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol)):
-            return Failure(LLMError(f"LLM endpoint {self.endpoint} is unreachable; is the server running? "
-                                    "(ASSISTANT_LLM_BASE_URL)", "unreachable"), "unreachable")
+            return Failure(
+                LLMError(
+                    f"LLM endpoint {self.endpoint} is unreachable; is the server running? (ASSISTANT_LLM_BASE_URL)", "unreachable"
+                ),
+                "unreachable",
+            )
         if isinstance(cause, httpx.TimeoutException) or isinstance(exc, openai.APITimeoutError):
             if received:
                 return Failure(LLMError(self.cut_message(received, f"sent nothing for {self.timeout:g} s"), "stream_cut"))
             # Not retried: each attempt would wait the whole timeout again.
-            return Failure(LLMError(f"LLM endpoint {self.endpoint} accepted the connection but did not answer within "
-                                    f"{self.timeout:g} s (ASSISTANT_LLM_TIMEOUT)", "timeout"))
+            return Failure(
+                LLMError(
+                    f"LLM endpoint {self.endpoint} accepted the connection but did not answer within "
+                    f"{self.timeout:g} s (ASSISTANT_LLM_TIMEOUT)",
+                    "timeout",
+                )
+            )
         if isinstance(cause, (json.JSONDecodeError, UnicodeDecodeError, openai.APIResponseValidationError)):
             return Failure(LLMError(f"LLM endpoint {self.endpoint} sent data that is not valid SSE JSON", "malformed"))
         if isinstance(cause, (httpx.TransportError, httpx.StreamError)):
             if received:
                 return Failure(LLMError(self.cut_message(received, "dropped the connection"), "stream_cut"))
-            return Failure(LLMError(f"LLM endpoint {self.endpoint} closed the connection without answering", "stream_cut"),
-                           "closed the connection")
+            return Failure(
+                LLMError(f"LLM endpoint {self.endpoint} closed the connection without answering", "stream_cut"),
+                "closed the connection",
+            )
         if isinstance(exc, openai.APIError):
             return self._error_event(exc, received)
         return Failure(LLMError(f"LLM request to {self.endpoint} failed: {type(exc).__name__}: {self.clean(str(exc))}", "error"))
@@ -93,11 +104,20 @@ class Explainer:
         body = exc.body if isinstance(exc.body, dict) else {}
         probe = f"{text} {body.get('code', '')} {body.get('type', '')}"
         if status == 429:
-            return Failure(LLMError(f"LLM endpoint {self.endpoint} is rate limiting (HTTP 429){self._after()}; "
-                                    f"try again later: {text}", "rate_limit"), "429", retry_after(exc.response))
+            return Failure(
+                LLMError(
+                    f"LLM endpoint {self.endpoint} is rate limiting (HTTP 429){self._after()}; try again later: {text}",
+                    "rate_limit",
+                ),
+                "429",
+                retry_after(exc.response),
+            )
         if status >= 500 and not CONTEXT_WORDS.search(probe):
-            return Failure(LLMError(f"LLM endpoint {self.endpoint} failed with HTTP {status}{self._after()}: "
-                                    f"{text}", "server"), str(status), retry_after(exc.response))
+            return Failure(
+                LLMError(f"LLM endpoint {self.endpoint} failed with HTTP {status}{self._after()}: {text}", "server"),
+                str(status),
+                retry_after(exc.response),
+            )
         if status in (401, 403):
             hint = "check ASSISTANT_LLM_API_KEY" if self.api_key else "it needs one; set ASSISTANT_LLM_API_KEY"
             return Failure(LLMError(f"LLM endpoint {self.endpoint} rejected the API key (HTTP {status}); {hint}", "auth"))
@@ -105,9 +125,14 @@ class Explainer:
             return Failure(self.context_error(text))
         if status == 404 and "model" not in probe.lower():
             # A bare 404 is as often a base URL without its /v1 suffix as an unknown model.
-            return Failure(LLMError(f"LLM endpoint {self.endpoint} answered 404 for chat completions: model '{self.model}' "
-                                    "is not served (ASSISTANT_LLM_MODEL) or the base URL is wrong "
-                                    "(it usually ends in /v1; ASSISTANT_LLM_BASE_URL)", "model"))
+            return Failure(
+                LLMError(
+                    f"LLM endpoint {self.endpoint} answered 404 for chat completions: model '{self.model}' "
+                    "is not served (ASSISTANT_LLM_MODEL) or the base URL is wrong "
+                    "(it usually ends in /v1; ASSISTANT_LLM_BASE_URL)",
+                    "model",
+                )
+            )
         if status == 404 or MODEL_MISSING.search(probe):
             return Failure(LLMError(self.model_message(text), "model"))
         return Failure(LLMError(f"LLM endpoint {self.endpoint} refused the request (HTTP {status}): {text}", "request"))
@@ -118,8 +143,11 @@ class Explainer:
 
     def context_error(self, text: str) -> LLMError:
         """The error for a prompt larger than the model's context."""
-        return LLMError(f"the prompt does not fit the context of '{self.model}' at {self.endpoint} ({text}); "
-                        "lower ASSISTANT_CONTEXT_WINDOW or ask about fewer papers", "context")
+        return LLMError(
+            f"the prompt does not fit the context of '{self.model}' at {self.endpoint} ({text}); "
+            "lower ASSISTANT_CONTEXT_WINDOW or ask about fewer papers",
+            "context",
+        )
 
     def cut_message(self, received: int, what: str) -> str:
         """The message for a stream that broke after some text."""

@@ -22,8 +22,9 @@ def answer_cap(max_tokens: int) -> int:
 class AnswerLimits:
     """The deadline and token cap of one answer; `start` is called when its first request goes out."""
 
-    def __init__(self, deadline: float, max_tokens: int, count: Callable[[str], int],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, deadline: float, max_tokens: int, count: Callable[[str], int], clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.deadline = deadline
         self.max_tokens = max_tokens
         self.cap = answer_cap(max_tokens)
