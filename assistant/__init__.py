@@ -47,13 +47,7 @@ def build_assistant(
         llm = LLMClient.from_settings(settings)
         if check_llm:
             check_endpoint(settings)
-    params = FusionParams(
-        method=settings.fusion,
-        dense_weight=settings.dense_weight,
-        paper_share=settings.paper_lexical_share,
-        candidates=settings.candidate_chunks,
-        chunks_per_paper=settings.chunks_per_paper,
-    )
+    params = FusionParams.from_settings(settings)
     retriever = Retriever(store, embedder, LexicalCache(store, lexical_folder(settings)), params)
     return Assistant(settings, retriever, llm)
 

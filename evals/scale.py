@@ -236,13 +236,7 @@ def probe(queries_file: Path) -> dict[str, Any]:
     settings, embedder = load_settings(_env_file=None), HashEmbedder()
     store = open_store(settings, embedder.name, embedder.dim, create=False)
     lexical = LexicalCache(store, lexical_folder(settings))
-    params = FusionParams(
-        method=settings.fusion,
-        dense_weight=settings.dense_weight,
-        paper_share=settings.paper_lexical_share,
-        candidates=settings.candidate_chunks,
-        chunks_per_paper=settings.chunks_per_paper,
-    )  # as build_assistant makes them
+    params = FusionParams.from_settings(settings)  # as build_assistant makes them
     retriever, n, k = Retriever(store, embedder, lexical, params), settings.candidate_chunks, settings.top_k
     started = time.perf_counter()
     lexical.get()

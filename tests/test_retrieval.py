@@ -160,3 +160,13 @@ def test_query_and_batch_embeddings_from_many_threads(embedder: Any) -> None:
     for t in threads:
         t.join(300)
     assert not errors, repr(errors[0])
+
+
+def test_fusion_params_follow_the_settings(tmp_path: Path) -> None:
+    """Every fusion setting reaches the retriever, so a setting changed in .env changes the ranking."""
+    settings = make_settings(
+        tmp_path, fusion="rrf", dense_weight=0.3, paper_lexical_share=0.4, candidate_chunks=70, chunks_per_paper=2
+    )
+    params = FusionParams.from_settings(settings)
+    assert (params.method, params.dense_weight, params.paper_share) == ("rrf", 0.3, 0.4)
+    assert (params.candidates, params.chunks_per_paper) == (70, 2)

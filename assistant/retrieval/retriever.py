@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from assistant.config import Settings
 from assistant.index.embed import Embedder
 from assistant.index.lexical import LexicalCache
 from assistant.index.paper_bm25 import search_papers
@@ -37,6 +38,17 @@ class FusionParams:
     rrf_k: int = 60
     candidates: int = 100
     chunks_per_paper: int = 1  # the best chunk carries the paper's metadata and whole abstract; more only cost fetch time
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FusionParams:
+        """The fusion the settings ask for; the rest keep the defaults above."""
+        return cls(
+            method=settings.fusion,
+            dense_weight=settings.dense_weight,
+            paper_share=settings.paper_lexical_share,
+            candidates=settings.candidate_chunks,
+            chunks_per_paper=settings.chunks_per_paper,
+        )
 
 
 # (chunk id, paper id, score), best first: what fusion needs from each list, with or without the stored text.
