@@ -70,6 +70,15 @@ def test_the_head_noun_may_follow_up_to_two_modifiers(question: str) -> None:
     assert asks_specific(question)
 
 
+def test_a_metric_in_at_notation_is_a_quantity_head_before_a_verb() -> None:
+    assert asks_specific("What pass@1 does RethinkMCTS get on MBPP?")
+    assert asks_specific("What HumanEval pass@1 does WaveCoder achieve?")  # after a modifier
+    assert asks_specific("Which recall@10 is reported for the hybrid retriever?")
+    assert not asks_specific("Which pass@k variants does ENAMEL define?")  # a modifier of "variants"
+    assert not asks_specific("What is eff@k and how does it differ from pass@k?")  # after a copula: a definition
+    assert not asks_specific("Which papers go beyond pass@k correctness?")
+
+
 @pytest.mark.parametrize(
     "question",
     [

@@ -35,7 +35,10 @@ _ASKS_NUMBER = re.compile(
     # A date: "When was X released?", asked at the start of a clause ("when does" asks a condition; "accuracy when was
     # removed" is no question).
     rf"|(?:^|[,;:]\s*|\band )\s*when (?:was|were|did)\b|\b(?:what|which) (?:year|years|date)\b(?!-)"
-    rf"|\b(?:what|which)(?: is| are| was| were)?(?: the| its| their)? {_MODIFIERS}(?:{_QUANTITY_HEAD})\b",
+    rf"|\b(?:what|which)(?: is| are| was| were)?(?: the| its| their)? {_MODIFIERS}(?:{_QUANTITY_HEAD})\b"
+    # A metric in @-notation (pass@1, recall@10) is a quantity head of its own when a verb or preposition follows it
+    # ("what pass@1 does X reach"); before a noun it is a modifier ("what is the eff@k metric" asks a definition).
+    rf"|\b(?:what|which) {_MODIFIERS}[\w.+-]*@\w+ (?:{_CLOSED}){_END}",
     re.IGNORECASE,
 )
 _ENTITY_HEAD = "dataset|datasets|benchmark|benchmarks|corpus|model|models|metric|metrics|language|languages|tool|library|name"
