@@ -10,6 +10,7 @@ import pytest
 
 from assistant.answering.asking import asks_specific
 from assistant.answering.lookups import LOOKUP_FEATURES, LOOKUP_PARAMS_PATH, load_lookup_model, lookup_features, measure
+from assistant.answering.relevance import refusal_reason
 from assistant.answering.scorer import DocFreqTermStats
 from assistant.models import Evidence, Sentence
 from evals.fit_lookups import plateau_middle
@@ -122,3 +123,10 @@ def test_a_broken_parameter_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"lookup_params\.json: cannot read"):
         load_lookup_model(bad)
     assert load_lookup_model(tmp_path / "missing.json") is None
+
+
+def test_a_refusal_just_under_its_bar_shows_the_difference() -> None:
+    reason = refusal_reason([_evidence(0.0645)], (), 0.064812)
+    assert "0.0645 < 0.0648" in reason  # at two decimals both read 0.06
+    assert "0.10 < 0.30" in refusal_reason([_evidence(0.1)], (), 0.3)
+    assert refusal_reason([_evidence(0.5)], (), 0.3) == ""

@@ -37,8 +37,19 @@ def refusal_reason(evidence: Sequence[Evidence], missing: Sequence[str], refusal
         return "no papers matched" + (f": no paper in the collection describes {', '.join(missing)}" if missing else "")
     best = max(e.best for e in evidence)
     if best < refusal_bar:
-        return f"no sentence of the closest abstracts answers it (best evidence probability {best:.2f} < {refusal_bar:.2f})"
+        shown, bar = apart(best, refusal_bar)
+        return f"no sentence of the closest abstracts answers it (best evidence probability {shown} < {bar})"
     return ""
+
+
+def apart(a: float, b: float) -> tuple[str, str]:
+    """Both numbers at the fewest decimals (two to six) that tell them apart: a refusal just under its bar should
+    not read "0.06 < 0.06"."""
+    for digits in range(2, 7):
+        shown = f"{a:.{digits}f}", f"{b:.{digits}f}"
+        if shown[0] != shown[1]:
+            break
+    return shown
 
 
 def closest_first(question: str, pool: Sequence[Evidence]) -> list[Evidence]:
