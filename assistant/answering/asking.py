@@ -37,7 +37,8 @@ _ASKS_NUMBER = re.compile(
     rf"|(?:^|[,;:]\s*|\band )\s*when (?:was|were|did)\b|\b(?:what|which) (?:year|years|date)\b(?!-)"
     rf"|\b(?:what|which)(?: is| are| was| were)?(?: the| its| their)? {_MODIFIERS}(?:{_QUANTITY_HEAD})\b"
     # A metric in @-notation (pass@1, recall@10) is a quantity head of its own when a verb or preposition follows it
-    # ("what pass@1 does X reach"); before a noun it is a modifier ("what is the eff@k metric" asks a definition).
+    # ("what pass@1 does X reach"); before a noun it is a modifier ("which pass@k variants"), and after "is" the
+    # question asks for a definition ("what is eff@k").
     rf"|\b(?:what|which) {_MODIFIERS}[\w.+-]*@\w+ (?:{_CLOSED}){_END}",
     re.IGNORECASE,
 )
